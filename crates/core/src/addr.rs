@@ -1,0 +1,150 @@
+//! Endpoints and socket pairs.
+
+use std::fmt::{self, Write as _};
+use std::net::IpAddr;
+
+/// One end of a connection: an address and a port.
+///
+/// Displays as `ip:port`, IPv6 as `[addr]:port`, addresses in their usual text form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// The IP address.
+    pub addr: IpAddr,
+    /// The TCP or UDP port.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// An endpoint from an address and a port.
+    pub const fn new(addr: IpAddr, port: u16) -> Endpoint {
+        Endpoint { addr, port }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The two endpoints of a connection, without direction.
+///
+/// `SocketPair::new(a, b) == SocketPair::new(b, a)`, and it hashes accordingly, so it
+/// keys session tables without formatting anything. Its `Display` is the original
+/// tool's session key: both `ip:port` strings sorted as strings and joined by `-`,
+/// e.g. `145.246.233.194:33403-216.239.59.147:80`; compute it once per session.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketPair {
+    low: Endpoint,
+    high: Endpoint,
+}
+
+impl SocketPair {
+    /// The pair of `a` and `b`, in either order.
+    pub fn new(a: Endpoint, b: Endpoint) -> SocketPair {
+        if a <= b {
+            SocketPair { low: a, high: b }
+        } else {
+            SocketPair { low: b, high: a }
+        }
+    }
+
+    /// The two endpoints in a fixed (numeric) order.
+    pub fn endpoints(&self) -> (Endpoint, Endpoint) {
+        (self.low, self.high)
+    }
+
+    /// The original's session key: endpoints sorted as strings, joined by `-`.
+    pub fn key(&self) -> String {
+        let mut a = String::with_capacity(48);
+        let mut b = String::with_capacity(24);
+        // Writing to a String cannot fail.
+        let _ = write!(a, "{}", self.low);
+        let _ = write!(b, "{}", self.high);
+        if a <= b {
+            a.push('-');
+            a.push_str(&b);
+            a
+        } else {
+            b.push('-');
+            b.push_str(&a);
+            b
+        }
+    }
+
+    /// A 64-bit hash that does not depend on direction or on the process (for sharding).
+    pub fn stable_hash(&self) -> u64 {
+        // FNV-1a over a canonical byte form: stable across runs and platforms.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for ep in [self.low, self.high] {
+            match ep.addr {
+                IpAddr::V4(a) => eat(&a.octets()),
+                IpAddr::V6(a) => eat(&a.octets()),
+            }
+            eat(&ep.port.to_be_bytes());
+        }
+        h
+    }
+}
+
+impl fmt::Display for SocketPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+impl fmt::Debug for SocketPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(s: &str, port: u16) -> Endpoint {
+        Endpoint::new(s.parse().unwrap(), port)
+    }
+
+    #[test]
+    fn key_sorts_endpoints_as_strings() {
+        let client = ep("145.246.233.194", 33403);
+        let server = ep("216.239.59.147", 80);
+        let pair = SocketPair::new(server, client);
+        assert_eq!(pair.key(), "145.246.233.194:33403-216.239.59.147:80");
+        assert_eq!(pair, SocketPair::new(client, server));
+        // Numeric order and string order differ here: 9.x sorts after 10.x as a string.
+        let pair = SocketPair::new(ep("9.0.0.1", 1), ep("10.0.0.1", 2));
+        assert_eq!(pair.key(), "10.0.0.1:2-9.0.0.1:1");
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        assert_eq!(ep("::1", 80).to_string(), "[::1]:80");
+        let pair = SocketPair::new(ep("2001:db8::1", 443), ep("2001:db8::2", 5000));
+        assert_eq!(pair.key(), "[2001:db8::1]:443-[2001:db8::2]:5000");
+    }
+
+    #[test]
+    fn stable_hash_ignores_direction() {
+        let a = ep("10.0.0.1", 1000);
+        let b = ep("10.0.0.2", 80);
+        assert_eq!(SocketPair::new(a, b).stable_hash(), SocketPair::new(b, a).stable_hash());
+    }
+}

@@ -1,0 +1,507 @@
+//! The dispatcher: ordered, allocation-free delivery of packets and events.
+//!
+//! # Delivery order
+//!
+//! 1. Frames are dispatched one at a time in capture order; a frame (one packet, one
+//!    listener's setup or teardown step, or one root event) is fully delivered before
+//!    the next begins.
+//! 2. An event reaches all of its subscribers, in listener order, before anything it
+//!    caused.
+//! 3. Then everything it caused is delivered, in emission order, each together with all
+//!    of its own consequences, before the event's next sibling (pre-order).
+//! 4. Listener order: the one holding [`Position::First`], then everyone else in
+//!    registration order, then the one holding [`Position::Last`].
+//!
+//! # Cost
+//!
+//! Routing is decided at registration: each event type gets a dense index and a list of
+//! subscriber indexes. Emitting moves the event into a queue kept per type (created on
+//! first use, cleared but never freed after each frame) and pushes a small handle; no
+//! search by name and no allocation once the queues have grown to their working size.
+
+use std::any::{Any, TypeId};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use smallvec::SmallVec;
+
+use crate::event::{AnyEvent, Event};
+use crate::listener::{Flow, Listener, ListenerError, Position, Subscriptions};
+use crate::packet::Packet;
+use crate::plugin::RegistryError;
+use crate::summary::Summary;
+use crate::time::Timestamp;
+
+/// Events one frame may emit before it is stopped as a runaway.
+pub const DEFAULT_EVENT_BUDGET: usize = 10_000;
+
+thread_local! {
+    static IN_LISTENER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs a panic hook that stays silent for panics inside listener callbacks (the
+/// dispatcher reports those itself, once, as `<listener> panicked on <event>: <message>`)
+/// and defers to the previous hook for every other panic.
+pub fn quiet_listener_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_LISTENER.with(|flag| flag.get()) {
+            previous(info);
+        }
+    }));
+}
+
+/// A listener's failure, reported by the dispatcher.
+#[derive(Debug)]
+pub struct Fault {
+    /// The listener's name.
+    pub listener: String,
+    /// What it was handling: an event's wire name, `packet`, `setup` or `teardown`.
+    pub event: &'static str,
+    /// What went wrong.
+    pub kind: FaultKind,
+}
+
+/// What went wrong in a [`Fault`].
+#[derive(Debug)]
+pub enum FaultKind {
+    /// The listener panicked; it has been disabled.
+    Panicked(String),
+    /// The listener returned an error.
+    Failed(ListenerError),
+    /// The frame emitted more events than its budget; the rest of the frame was dropped.
+    Runaway(usize),
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            FaultKind::Panicked(msg) => write!(f, "{} panicked on {}: {}", self.listener, self.event, msg),
+            FaultKind::Failed(err) => write!(f, "{} failed on {}: {}", self.listener, self.event, err),
+            FaultKind::Runaway(budget) => write!(
+                f,
+                "{} emitted more than {} events in one frame while handling {}; the rest of the frame was dropped",
+                self.listener, budget, self.event
+            ),
+        }
+    }
+}
+
+/// A hasher for `TypeId` keys, which are already well-distributed hashes.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type DeliverFn = fn(&mut Bus, &mut Listeners, usize, usize);
+type ClearFn = fn(&mut dyn Any);
+
+/// One event type known to the bus.
+struct TypeEntry {
+    name: &'static str,
+    subscribers: SmallVec<[usize; 4]>,
+    /// `Vec<Option<E>>`, created on first emit.
+    queue: Option<Box<dyn Any + Send>>,
+    deliver: Option<DeliverFn>,
+    clear: Option<ClearFn>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Handle {
+    type_index: u32,
+    slot: u32,
+}
+
+/// The emitting half of the dispatcher: event queues and the pending-delivery stack.
+pub(crate) struct Bus {
+    types: Vec<TypeEntry>,
+    index: HashMap<TypeId, usize, BuildHasherDefault<TypeIdHasher>>,
+    /// Events emitted by the callback running now, in emission order.
+    emitted: Vec<Handle>,
+    /// Events waiting for delivery; the top is delivered next.
+    stack: Vec<Handle>,
+    /// Type indexes whose queue holds events of the current frame.
+    dirty: Vec<usize>,
+    frame_events: usize,
+    budget: usize,
+    runaway: bool,
+    now: Timestamp,
+    /// The listener whose callback runs now (named in runaway reports).
+    current_listener: usize,
+}
+
+impl Bus {
+    fn push<E: Event>(&mut self, event: E) {
+        let Some(&type_index) = self.index.get(&TypeId::of::<E>()) else {
+            return; // nobody listens: dropped here
+        };
+        if self.runaway {
+            return;
+        }
+        self.frame_events += 1;
+        if self.frame_events > self.budget {
+            self.runaway = true;
+            return;
+        }
+        let entry = &mut self.types[type_index];
+        let queue = entry.queue.get_or_insert_with(|| Box::new(Vec::<Option<E>>::new()));
+        entry.deliver = Some(deliver_typed::<E>);
+        entry.clear = Some(clear_typed::<E>);
+        // The queue of this entry was created above with exactly this type.
+        let queue = queue.downcast_mut::<Vec<Option<E>>>().expect("queue type matches its TypeId");
+        if queue.is_empty() {
+            self.dirty.push(type_index);
+        }
+        let slot = queue.len();
+        queue.push(Some(event));
+        self.emitted.push(Handle { type_index: type_index as u32, slot: slot as u32 });
+    }
+}
+
+fn deliver_typed<E: Event>(bus: &mut Bus, listeners: &mut Listeners, type_index: usize, slot: usize) {
+    let event = bus.types[type_index]
+        .queue
+        .as_mut()
+        .and_then(|q| q.downcast_mut::<Vec<Option<E>>>())
+        .and_then(|q| q.get_mut(slot))
+        .and_then(Option::take);
+    if let Some(event) = event {
+        listeners.deliver_event(bus, type_index, &event);
+    }
+}
+
+fn clear_typed<E: Event>(queue: &mut dyn Any) {
+    if let Some(queue) = queue.downcast_mut::<Vec<Option<E>>>() {
+        queue.clear();
+    }
+}
+
+/// What a listener callback receives besides its input: the way to emit events, the
+/// current packet and the capture clock.
+pub struct Context<'a> {
+    bus: &'a mut Bus,
+    packet: Option<&'a Packet<'a>>,
+}
+
+impl<'a> Context<'a> {
+    /// Emits an event. It is delivered after the event being handled now has reached
+    /// every listener, in emission order, each with its own consequences (see the module
+    /// docs). An event nobody subscribed to is dropped at once.
+    pub fn emit<E: Event>(&mut self, event: E) {
+        self.bus.push(event);
+    }
+
+    /// The packet of the current frame, if the frame has one (setup, teardown and root
+    /// events have none). Events about the current packet read its bytes here.
+    pub fn packet(&self) -> Option<&Packet<'a>> {
+        self.packet
+    }
+
+    /// Capture time: the highest packet timestamp seen so far (for an event without a
+    /// packet, the last capture time seen).
+    pub fn now(&self) -> Timestamp {
+        self.bus.now
+    }
+}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context").field("now", &self.bus.now).finish_non_exhaustive()
+    }
+}
+
+struct Slot {
+    name: String,
+    listener: Box<dyn Listener>,
+    enabled: bool,
+}
+
+struct Listeners {
+    slots: Vec<Slot>,
+    packet_subscribers: Vec<usize>,
+    faults: Vec<Fault>,
+    fault_count: usize,
+}
+
+impl Listeners {
+    /// Runs one callback of listener `index`, catching panics and recording failures.
+    fn call<T: Default>(
+        &mut self,
+        index: usize,
+        what: &'static str,
+        bus: &mut Bus,
+        packet: Option<&Packet<'_>>,
+        f: impl FnOnce(&mut dyn Listener, &mut Context<'_>) -> Result<T, ListenerError>,
+    ) -> T {
+        let slot = &mut self.slots[index];
+        if !slot.enabled {
+            return T::default();
+        }
+        bus.current_listener = index;
+        let mut ctx = Context { bus, packet };
+        IN_LISTENER.with(|flag| flag.set(true));
+        let result = catch_unwind(AssertUnwindSafe(|| f(slot.listener.as_mut(), &mut ctx)));
+        IN_LISTENER.with(|flag| flag.set(false));
+        match result {
+            Ok(Ok(value)) => value,
+            Ok(Err(err)) => {
+                self.fault_count += 1;
+                self.faults.push(Fault { listener: slot.name.clone(), event: what, kind: FaultKind::Failed(err) });
+                T::default()
+            }
+            Err(payload) => {
+                slot.enabled = false;
+                let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                    (*s).to_owned()
+                } else if let Some(s) = payload.downcast_ref::<String>() {
+                    s.clone()
+                } else {
+                    "non-string panic payload".to_owned()
+                };
+                self.fault_count += 1;
+                self.faults.push(Fault { listener: slot.name.clone(), event: what, kind: FaultKind::Panicked(message) });
+                T::default()
+            }
+        }
+    }
+
+    fn deliver_event(&mut self, bus: &mut Bus, type_index: usize, event: &dyn AnyEvent) {
+        let name = bus.types[type_index].name;
+        let n = bus.types[type_index].subscribers.len();
+        for k in 0..n {
+            let index = bus.types[type_index].subscribers[k];
+            self.call(index, name, bus, None, |l, ctx| l.on_event(event, ctx));
+        }
+    }
+}
+
+/// Builds a [`Dispatcher`]: listeners in registration order, with positions.
+#[derive(Default)]
+pub struct DispatcherBuilder {
+    entries: Vec<(String, Option<Position>, Box<dyn Listener>)>,
+    budget: Option<usize>,
+}
+
+impl fmt::Debug for DispatcherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.entries.iter().map(|(n, p, _)| (n, p))).finish()
+    }
+}
+
+impl DispatcherBuilder {
+    /// Adds a listener under `name`, optionally claiming a position. A second claim of
+    /// the same position fails with [`RegistryError::PositionTaken`] naming both.
+    pub fn add(
+        &mut self,
+        name: impl Into<String>,
+        position: Option<Position>,
+        listener: Box<dyn Listener>,
+    ) -> Result<&mut Self, RegistryError> {
+        let name = name.into();
+        if let Some(position) = position {
+            if let Some((held_by, _, _)) = self.entries.iter().find(|(_, p, _)| *p == Some(position)) {
+                return Err(RegistryError::PositionTaken { position, held_by: held_by.clone(), claimed_by: name });
+            }
+        }
+        self.entries.push((name, position, listener));
+        Ok(self)
+    }
+
+    /// Sets how many events one frame may emit (default [`DEFAULT_EVENT_BUDGET`]).
+    pub fn event_budget(&mut self, budget: usize) -> &mut Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Orders the listeners and routes every subscription.
+    pub fn build(self) -> Dispatcher {
+        let mut first = Vec::new();
+        let mut middle = Vec::new();
+        let mut last = Vec::new();
+        for entry in self.entries {
+            match entry.1 {
+                Some(Position::First) => first.push(entry),
+                Some(Position::Last) => last.push(entry),
+                None => middle.push(entry),
+            }
+        }
+        let mut bus = Bus {
+            types: Vec::new(),
+            index: HashMap::default(),
+            emitted: Vec::with_capacity(64),
+            stack: Vec::with_capacity(64),
+            dirty: Vec::with_capacity(16),
+            frame_events: 0,
+            budget: self.budget.unwrap_or(DEFAULT_EVENT_BUDGET),
+            runaway: false,
+            now: Timestamp::ZERO,
+            current_listener: 0,
+        };
+        let mut listeners =
+            Listeners { slots: Vec::new(), packet_subscribers: Vec::new(), faults: Vec::new(), fault_count: 0 };
+        for (index, (name, _, listener)) in first.into_iter().chain(middle).chain(last).enumerate() {
+            let mut subs = Subscriptions::default();
+            listener.subscribe(&mut subs);
+            if subs.packets {
+                listeners.packet_subscribers.push(index);
+            }
+            for (type_id, type_name) in subs.events {
+                let type_index = *bus.index.entry(type_id).or_insert_with(|| {
+                    bus.types.push(TypeEntry {
+                        name: type_name,
+                        subscribers: SmallVec::new(),
+                        queue: None,
+                        deliver: None,
+                        clear: None,
+                    });
+                    bus.types.len() - 1
+                });
+                bus.types[type_index].subscribers.push(index);
+            }
+            listeners.slots.push(Slot { name, listener, enabled: true });
+        }
+        Dispatcher { bus, listeners }
+    }
+}
+
+/// Delivers packets and events to listeners, in the documented order.
+pub struct Dispatcher {
+    bus: Bus,
+    listeners: Listeners,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher").field("listeners", &self.listener_names().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Dispatcher {
+    /// A builder.
+    pub fn builder() -> DispatcherBuilder {
+        DispatcherBuilder::default()
+    }
+
+    /// Listener names in delivery order.
+    pub fn listener_names(&self) -> impl Iterator<Item = &str> {
+        self.listeners.slots.iter().map(|s| s.name.as_str())
+    }
+
+    /// Calls every listener's `on_setup`, in order, each as its own frame.
+    pub fn setup(&mut self) {
+        for index in 0..self.listeners.slots.len() {
+            self.listeners.call(index, "setup", &mut self.bus, None, |l, ctx| l.on_setup(ctx));
+            self.finish_frame("setup");
+        }
+    }
+
+    /// Dispatches one packet: every packet subscriber's `on_packet`, in order, then
+    /// everything they emitted, in pre-order. Advances the capture clock.
+    pub fn dispatch_packet(&mut self, packet: &Packet<'_>) {
+        self.bus.now = self.bus.now.max(packet.ts);
+        for k in 0..self.listeners.packet_subscribers.len() {
+            let index = self.listeners.packet_subscribers[k];
+            self.listeners.call(index, "packet", &mut self.bus, Some(packet), |l, ctx| l.on_packet(packet, ctx));
+        }
+        self.finish_frame("packet");
+    }
+
+    /// Dispatches an event as the root of its own frame (no packet).
+    pub fn dispatch_event<E: Event>(&mut self, event: E) {
+        self.bus.push(event);
+        self.finish_frame(E::NAME);
+    }
+
+    /// Calls every listener's `on_teardown`, listener by listener; what each emits is
+    /// delivered (with its consequences) before the next step.
+    pub fn teardown(&mut self) {
+        for index in 0..self.listeners.slots.len() {
+            loop {
+                let flow = self.listeners.call(index, "teardown", &mut self.bus, None, |l, ctx| l.on_teardown(ctx));
+                self.finish_frame("teardown");
+                if flow != Flow::More || !self.listeners.slots[index].enabled {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Collects every enabled listener's counts.
+    pub fn report(&self, summary: &mut Summary) {
+        for slot in &self.listeners.slots {
+            slot.listener.report(summary);
+        }
+    }
+
+    /// Advances the capture clock without a packet (live capture ticks).
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.bus.now = self.bus.now.max(now);
+    }
+
+    /// Capture time: the highest timestamp seen.
+    pub fn now(&self) -> Timestamp {
+        self.bus.now
+    }
+
+    /// Takes the faults recorded since the last call.
+    pub fn take_faults(&mut self) -> Vec<Fault> {
+        std::mem::take(&mut self.listeners.faults)
+    }
+
+    /// Faults recorded so far in the run (taken or not).
+    pub fn fault_count(&self) -> usize {
+        self.listeners.fault_count
+    }
+
+    /// Delivers the current frame's pending events in pre-order, then clears the queues.
+    fn finish_frame(&mut self, root: &'static str) {
+        let bus = &mut self.bus;
+        // Children of the root, first child on top of the stack.
+        while let Some(handle) = bus.emitted.pop() {
+            bus.stack.push(handle);
+        }
+        while let Some(handle) = bus.stack.pop() {
+            if bus.runaway {
+                break;
+            }
+            let type_index = handle.type_index as usize;
+            if let Some(deliver) = bus.types[type_index].deliver {
+                deliver(bus, &mut self.listeners, type_index, handle.slot as usize);
+            }
+            // Its children go on top, first child last pushed, so they come next.
+            while let Some(child) = bus.emitted.pop() {
+                bus.stack.push(child);
+            }
+        }
+        if bus.runaway {
+            let listener = self.listeners.slots.get(bus.current_listener).map(|s| s.name.clone()).unwrap_or_default();
+            self.listeners.fault_count += 1;
+            self.listeners.faults.push(Fault { listener, event: root, kind: FaultKind::Runaway(bus.budget) });
+            bus.stack.clear();
+            bus.emitted.clear();
+            bus.runaway = false;
+        }
+        for type_index in bus.dirty.drain(..) {
+            let entry = &mut bus.types[type_index];
+            if let (Some(clear), Some(queue)) = (entry.clear, entry.queue.as_mut()) {
+                clear(queue.as_mut());
+            }
+        }
+        bus.frame_events = 0;
+    }
+}

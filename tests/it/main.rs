@@ -1,0 +1,1 @@
+//! Integration tests: listeners composed through the public API.
