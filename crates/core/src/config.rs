@@ -188,9 +188,11 @@ impl Config {
     }
 
     fn lookup(&self, key: &str, expected: &'static str) -> Result<&Option<Value>, ConfigError> {
-        self.values.iter().find(|(spec, _, _)| spec.name == key).map(|(_, v, _)| v).ok_or_else(|| {
-            ConfigError::Undeclared { plugin: self.plugin.to_owned(), key: key.to_owned(), expected }
-        })
+        self.values
+            .iter()
+            .find(|(spec, _, _)| spec.name == key)
+            .map(|(_, v, _)| v)
+            .ok_or_else(|| ConfigError::Undeclared { plugin: self.plugin.to_owned(), key: key.to_owned(), expected })
     }
 
     fn undeclared(&self, key: &str, expected: &'static str) -> ConfigError {
@@ -369,10 +371,18 @@ fn parse_uint(s: &str) -> Option<u64> {
 
 fn parse_size(s: &str) -> Option<u64> {
     let lower = s.to_ascii_lowercase();
-    let (digits, multiplier) = [("kib", 1u64 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
-        .iter()
-        .find_map(|(suffix, m)| lower.strip_suffix(suffix).map(|d| (d.trim().to_owned(), *m)))
-        .unwrap_or((lower.clone(), 1));
+    let (digits, multiplier) = [
+        ("kib", 1u64 << 10),
+        ("mib", 1 << 20),
+        ("gib", 1 << 30),
+        ("k", 1 << 10),
+        ("m", 1 << 20),
+        ("g", 1 << 30),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| lower.strip_suffix(suffix).map(|d| (d.trim().to_owned(), *m)))
+    .unwrap_or((lower.clone(), 1));
     parse_uint(&digits)?.checked_mul(multiplier)
 }
 

@@ -274,7 +274,11 @@ impl Listeners {
                     "non-string panic payload".to_owned()
                 };
                 self.fault_count += 1;
-                self.faults.push(Fault { listener: slot.name.clone(), event: what, kind: FaultKind::Panicked(message) });
+                self.faults.push(Fault {
+                    listener: slot.name.clone(),
+                    event: what,
+                    kind: FaultKind::Panicked(message),
+                });
                 T::default()
             }
         }

@@ -92,7 +92,9 @@ mod time;
 
 pub use addr::{Endpoint, SocketPair};
 pub use config::{Config, ConfigError, Value};
-pub use dispatch::{quiet_listener_panics, Context, Dispatcher, DispatcherBuilder, Fault, FaultKind, DEFAULT_EVENT_BUDGET};
+pub use dispatch::{
+    quiet_listener_panics, Context, Dispatcher, DispatcherBuilder, Fault, FaultKind, DEFAULT_EVENT_BUDGET,
+};
 pub use event::{AnyEvent, Event, RunSummary};
 pub use json::{write_json_string, JsonEvent, JsonObject, JsonOptions, JsonSchema};
 pub use listener::{Flow, Listener, ListenerError, ListenerResult, Position, Subscriptions};

@@ -205,14 +205,8 @@ impl Registry {
             out.push('\n');
             for option in plugin.options {
                 let default = option.default.map(|d| format!(" (default {d})")).unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "    {:<18} {:<8} {}{}",
-                    option.name,
-                    option.kind.describe(),
-                    option.help,
-                    default
-                );
+                let _ =
+                    writeln!(out, "    {:<18} {:<8} {}{}", option.name, option.kind.describe(), option.help, default);
             }
         }
         out

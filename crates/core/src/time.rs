@@ -25,10 +25,7 @@ impl Timestamp {
 
     /// A microsecond-precision timestamp from seconds and microseconds.
     pub const fn from_micros(secs: u64, micros: u32) -> Timestamp {
-        Timestamp {
-            nanos: secs.saturating_mul(1_000_000_000).saturating_add(micros as u64 * 1000),
-            digits: 6,
-        }
+        Timestamp { nanos: secs.saturating_mul(1_000_000_000).saturating_add(micros as u64 * 1000), digits: 6 }
     }
 
     /// Nanoseconds since the epoch.
@@ -49,10 +46,7 @@ impl Timestamp {
     /// Time elapsed from `earlier` to `self` (zero if `earlier` is later), with the finer
     /// precision of the two.
     pub fn since(self, earlier: Timestamp) -> Elapsed {
-        Elapsed {
-            nanos: self.nanos.saturating_sub(earlier.nanos),
-            digits: self.digits.max(earlier.digits),
-        }
+        Elapsed { nanos: self.nanos.saturating_sub(earlier.nanos), digits: self.digits.max(earlier.digits) }
     }
 
     /// The later of two timestamps.
