@@ -143,6 +143,8 @@ pub(crate) struct Bus {
     now: Timestamp,
     /// The listener whose callback runs now (named in runaway reports).
     current_listener: usize,
+    /// Where human-readable trace lines go (discarded unless the embedder sets it).
+    trace: Box<dyn std::io::Write + Send>,
 }
 
 impl Bus {
@@ -216,6 +218,15 @@ impl<'a> Context<'a> {
     /// packet, the last capture time seen).
     pub fn now(&self) -> Timestamp {
         self.bus.now
+    }
+
+    /// Writes one human-readable trace line (the `v=` output of plugins). The embedder
+    /// chooses where these go ([`DispatcherBuilder::trace_to`]): the CLI sends them to
+    /// stdout, or to stderr when the JSON log owns stdout. A newline is added.
+    pub fn trace(&mut self, line: fmt::Arguments<'_>) -> Result<(), ListenerError> {
+        self.bus.trace.write_fmt(line)?;
+        self.bus.trace.write_all(b"\n")?;
+        Ok(())
     }
 }
 
@@ -299,6 +310,7 @@ impl Listeners {
 pub struct DispatcherBuilder {
     entries: Vec<(String, Option<Position>, Box<dyn Listener>)>,
     budget: Option<usize>,
+    trace: Option<Box<dyn std::io::Write + Send>>,
 }
 
 impl fmt::Debug for DispatcherBuilder {
@@ -332,6 +344,12 @@ impl DispatcherBuilder {
         self
     }
 
+    /// Sends trace lines ([`Context::trace`]) to `out` (by default they are discarded).
+    pub fn trace_to(&mut self, out: Box<dyn std::io::Write + Send>) -> &mut Self {
+        self.trace = Some(out);
+        self
+    }
+
     /// Orders the listeners and routes every subscription.
     pub fn build(self) -> Dispatcher {
         let mut first = Vec::new();
@@ -355,6 +373,7 @@ impl DispatcherBuilder {
             runaway: false,
             now: Timestamp::ZERO,
             current_listener: 0,
+            trace: self.trace.unwrap_or_else(|| Box::new(std::io::sink())),
         };
         let mut listeners =
             Listeners { slots: Vec::new(), packet_subscribers: Vec::new(), faults: Vec::new(), fault_count: 0 };
@@ -460,6 +479,11 @@ impl Dispatcher {
     /// Capture time: the highest timestamp seen.
     pub fn now(&self) -> Timestamp {
         self.bus.now
+    }
+
+    /// Flushes the trace output.
+    pub fn flush_trace(&mut self) -> std::io::Result<()> {
+        self.bus.trace.flush()
     }
 
     /// Takes the faults recorded since the last call.
