@@ -1,1 +1,3 @@
 //! Integration tests: listeners composed through the public API.
+
+mod ordering;
