@@ -1,3 +1,4 @@
 //! Integration tests: listeners composed through the public API.
 
+mod config;
 mod ordering;
