@@ -1,0 +1,227 @@
+//! The listener: a thin adapter from TCP events to [`HttpSession`]s and from their
+//! results to emitted events.
+
+use std::collections::HashMap;
+
+use netanalysis_core::{
+    AnyEvent, Config, ConfigError, Context, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
+    Subscriptions, Summary,
+};
+use netanalysis_tcp::{SessionId, TcpData, TcpSessionEnd, TcpStreamEnd};
+
+use crate::events::HttpTransaction;
+use crate::parser::Limits;
+use crate::session::{Emitted, HttpSession, Shared};
+
+/// The options of the `HTTP` plugin.
+pub const HTTP_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "v",
+        kind: OptionKind::Uint,
+        default: Some("0"),
+        help: "verbosity: 1 prints one line per transaction (elapsed, method, URI, status, body size)",
+    },
+    OptionSpec {
+        name: "max_body",
+        kind: OptionKind::Size,
+        default: Some("1M"),
+        help: "body bytes kept per message; the rest is counted, not kept",
+    },
+    OptionSpec {
+        name: "decode",
+        kind: OptionKind::Bool,
+        default: Some("0"),
+        help: "also decode gzip and deflate bodies",
+    },
+    OptionSpec {
+        name: "max_headers",
+        kind: OptionKind::Uint,
+        default: Some("128"),
+        help: "header fields accepted per message",
+    },
+    OptionSpec {
+        name: "max_header_bytes",
+        kind: OptionKind::Size,
+        default: Some("64K"),
+        help: "bytes accepted per message head (start line and fields)",
+    },
+];
+
+netanalysis_core::inventory::submit! {
+    Plugin {
+        name: "HTTP",
+        summary: "HTTP/1.x requests, responses and transactions (keep-alive, pipelining, chunked and compressed bodies)",
+        requires: &["TCP"],
+        options: HTTP_OPTIONS,
+        build: HttpAnalyzer::build,
+        ..Plugin::DEFAULT
+    }
+}
+
+/// The `HTTP` plugin's listener: turns `tcp_data` and `tcp_stream_end` into
+/// `http_request`, `http_response` and `http_transaction` (see the crate docs).
+#[derive(Debug)]
+pub struct HttpAnalyzer {
+    verbose: bool,
+    sessions: HashMap<SessionId, HttpSession>,
+    shared: Shared,
+    emitted: Vec<Emitted>,
+    counts: Counts,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    requests: u64,
+    responses: u64,
+    interim: u64,
+    orphan_responses: u64,
+    transactions: u64,
+    unanswered: u64,
+}
+
+impl HttpAnalyzer {
+    /// An analyzer with these limits; `verbose` prints one trace line per transaction.
+    pub fn new(limits: Limits, verbose: bool) -> HttpAnalyzer {
+        HttpAnalyzer {
+            verbose,
+            sessions: HashMap::new(),
+            shared: Shared { limits, ..Shared::default() },
+            emitted: Vec::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// Builds the analyzer from its checked options (the registry's `build`).
+    pub fn build(cfg: &Config) -> Result<Box<dyn Listener>, ConfigError> {
+        let defaults = Limits::default();
+        let max_headers = cfg.u64("max_headers")?.unwrap_or(defaults.max_headers as u64);
+        let max_header_bytes = cfg.u64("max_header_bytes")?.unwrap_or(defaults.max_header_bytes as u64);
+        if max_headers == 0 || max_headers > 65_536 {
+            return Err(cfg.invalid("max_headers must be between 1 and 65536"));
+        }
+        if max_header_bytes < 16 {
+            return Err(cfg.invalid("max_header_bytes must be at least 16"));
+        }
+        let limits = Limits {
+            max_body: cfg.u64("max_body")?.unwrap_or(defaults.max_body),
+            max_headers: usize::try_from(max_headers).unwrap_or(defaults.max_headers),
+            max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX),
+            decode: cfg.bool("decode")?,
+        };
+        let verbose = cfg.u64("v")?.unwrap_or(0) & 1 == 1;
+        Ok(Box::new(HttpAnalyzer::new(limits, verbose)))
+    }
+
+    fn flush(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+        for emitted in self.emitted.drain(..) {
+            match emitted {
+                Emitted::Request(event) => {
+                    self.counts.requests += 1;
+                    ctx.emit(event);
+                }
+                Emitted::Response(event) => {
+                    self.counts.responses += 1;
+                    if event.response.is_interim() {
+                        self.counts.interim += 1;
+                    }
+                    if event.request_index.is_none() {
+                        self.counts.orphan_responses += 1;
+                    }
+                    ctx.emit(event);
+                }
+                Emitted::Transaction(event) => {
+                    self.counts.transactions += 1;
+                    if event.unanswered {
+                        self.counts.unanswered += 1;
+                    }
+                    if self.verbose {
+                        trace_transaction(&event, ctx)?;
+                    }
+                    ctx.emit(event);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `v=1` line: elapsed time, method, URI, status and response body size.
+fn trace_transaction(event: &HttpTransaction, ctx: &mut Context<'_>) -> ListenerResult {
+    match &event.response {
+        Some(response) => ctx.trace(format_args!(
+            "{} {} {} {} {} {}",
+            event.t_elapsed, event.session, event.request.method, event.request.uri, response.status, response.body.len
+        )),
+        None => ctx.trace(format_args!(
+            "{} {} {} {} unanswered",
+            event.t_elapsed, event.session, event.request.method, event.request.uri
+        )),
+    }
+}
+
+impl Listener for HttpAnalyzer {
+    fn subscribe(&self, subs: &mut Subscriptions) {
+        subs.event::<TcpData>().event::<TcpStreamEnd>().event::<TcpSessionEnd>();
+    }
+
+    fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
+        if let Some(data) = event.downcast_ref::<TcpData>() {
+            let session = match self.sessions.get_mut(&data.session) {
+                Some(session) => session,
+                None => {
+                    self.sessions.entry(data.session.clone()).or_insert_with(|| HttpSession::new(data.session.clone()))
+                }
+            };
+            if session.is_inert() {
+                return Ok(());
+            }
+            session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
+        } else if let Some(end) = event.downcast_ref::<TcpStreamEnd>() {
+            if let Some(session) = self.sessions.get_mut(&end.session) {
+                session.stream_end(end.from, &mut self.shared, &mut self.emitted);
+            }
+        } else if let Some(end) = event.downcast_ref::<TcpSessionEnd>() {
+            if let Some(mut session) = self.sessions.remove(&end.session) {
+                session.session_end(&mut self.shared, &mut self.emitted);
+            }
+        }
+        self.flush(ctx)
+    }
+
+    fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
+        // The TCP listener flushes its open sessions first; anything left here had no
+        // session end (a TCP listener that never closed it): one session per step.
+        let Some(id) = self.sessions.keys().next().cloned() else { return Ok(Flow::Done) };
+        if let Some(mut session) = self.sessions.remove(&id) {
+            session.session_end(&mut self.shared, &mut self.emitted);
+        }
+        self.flush(ctx)?;
+        Ok(if self.sessions.is_empty() { Flow::Done } else { Flow::More })
+    }
+
+    fn report(&self, summary: &mut Summary) {
+        let stats = &self.shared.stats;
+        let counts = &self.shared.counts;
+        summary.add("http_sessions", counts.http_sessions);
+        summary.add("http_requests", self.counts.requests);
+        summary.add("http_responses", self.counts.responses);
+        summary.add("http_interim_responses", self.counts.interim);
+        summary.add("http_responses_without_request", self.counts.orphan_responses);
+        summary.add("http_transactions", self.counts.transactions);
+        summary.add("http_unanswered", self.counts.unanswered);
+        summary.add("http_skipped_bytes", stats.skipped_bytes);
+        summary.add("http_gap_bytes", stats.gap_bytes);
+        summary.add("http_resyncs", stats.resyncs);
+        summary.add("http_incomplete_messages", stats.incomplete);
+        summary.add("http_sessions_not_http_after_upgrade", counts.upgraded_sessions);
+        summary.add("http_sessions_not_http", counts.not_http_sessions);
+        summary.add("http_decode_errors", stats.decode_errors);
+        summary.add("http_decode_unsupported", stats.decode_unsupported);
+        summary.add("http_too_many_headers", stats.too_many_headers);
+        summary.add("http_header_too_long", stats.header_too_long);
+        summary.add("http_bad_heads", stats.bad_heads);
+        summary.add("http_bad_chunks", stats.bad_chunks);
+        summary.add("http_conflicting_content_length", stats.conflicting_lengths);
+        summary.add("http_requests_dropped", counts.requests_dropped);
+    }
+}

@@ -1,0 +1,1174 @@
+//! The per-direction HTTP/1.x message parser: a pure state machine fed with in-order
+//! stretches of one TCP direction, which knows nothing of the dispatcher.
+//!
+//! # Contract
+//!
+//! [`MessageParser::push`] takes any stretch of bytes at its stream offset, in offset
+//! order, and never panics or fails: a jump in offsets is a gap, bytes that are not
+//! HTTP are skipped (and counted) until the next plausible message start, and every
+//! limit ([`Limits`]) holds whatever the input. Memory stays bounded by
+//! `max_header_bytes` (a head being assembled) plus `max_body` (the kept part of the
+//! body being read), however long the message.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use netanalysis_core::Timestamp;
+
+use crate::message::{find_header, Body, ContentCoding, DecodedBody, Header, Request, Response, Version};
+
+/// Which side of the conversation a parser reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The client's direction: requests.
+    Request,
+    /// The server's direction: responses.
+    Response,
+}
+
+/// Limits that bound what one parser keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Body bytes kept per message (the rest is counted, not kept).
+    pub max_body: u64,
+    /// Header fields accepted in one head.
+    pub max_headers: usize,
+    /// Bytes accepted in one head (start line, fields and blank line), and in one
+    /// chunked body's trailer section.
+    pub max_header_bytes: usize,
+    /// Undo gzip and deflate content codings.
+    pub decode: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body: 1 << 20, max_headers: 128, max_header_bytes: 64 << 10, decode: false }
+    }
+}
+
+/// Counts the parsers keep while they work, summed over all parsers of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParserStats {
+    /// Bytes skipped because they did not belong to any message (garbage, or the
+    /// unframed rest of a stream after a gap).
+    pub skipped_bytes: u64,
+    /// Times a parser lost its place (a gap it could not bridge, or garbage).
+    pub resyncs: u64,
+    /// Heads refused for having more than `max_headers` fields.
+    pub too_many_headers: u64,
+    /// Heads (or trailer sections) refused for being longer than `max_header_bytes`.
+    pub header_too_long: u64,
+    /// Heads httparse refused as malformed.
+    pub bad_heads: u64,
+    /// Chunk-size lines that were not a hexadecimal size fitting 64 bits.
+    pub bad_chunks: u64,
+    /// Messages with conflicting `Content-Length` values (the first was used).
+    pub conflicting_lengths: u64,
+    /// Bodies whose content coding failed to decode.
+    pub decode_errors: u64,
+    /// Bodies whose content coding was not one the analyzer decodes.
+    pub decode_unsupported: u64,
+    /// Messages cut short by the end of their stream or by a gap.
+    pub incomplete: u64,
+    /// Stream bytes that fell in gaps.
+    pub gap_bytes: u64,
+}
+
+/// What the response parser needs to know of the request a response answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The next request waiting for an answer.
+    Request {
+        /// Its index in the session (from 1).
+        index: u32,
+        /// It was a HEAD request: the answer has no body.
+        head: bool,
+        /// It was a CONNECT request: a 2xx answer turns the session into a tunnel.
+        connect: bool,
+    },
+    /// Requests may have been lost here (the request side lost its place): the
+    /// responses from this point answer requests nobody can name.
+    Barrier,
+}
+
+/// What a parser reports, in stream order.
+#[derive(Debug)]
+pub enum ParserOutput {
+    /// A request's head was parsed (its body may still follow).
+    RequestHead {
+        /// It is a HEAD request.
+        head: bool,
+        /// It is a CONNECT request.
+        connect: bool,
+    },
+    /// A request ended.
+    Request(Request),
+    /// A response ended.
+    Response {
+        /// The response.
+        response: Response,
+        /// The index of the request it answers, if known.
+        answers: Option<u32>,
+    },
+    /// The parser lost its place (gap or garbage) and is looking for the next
+    /// message start: on the request side requests may be lost, on the response side
+    /// responses may be.
+    LostSync,
+    /// A final response passed an [`Expect::Barrier`]: from here, responses answer
+    /// requests nobody can name.
+    PairingLost,
+    /// `101 Switching Protocols` or a successful CONNECT: the rest of the stream is not
+    /// HTTP, and the parser ignores it.
+    Upgraded,
+}
+
+/// How one check of a possible message start came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartCheck {
+    /// A plausible start line begins here.
+    Valid,
+    /// Not a message start.
+    Invalid,
+    /// A prefix of one: more bytes are needed to tell.
+    NeedMore,
+}
+
+const KNOWN_METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"TRACE",
+    b"CONNECT",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"MKACTIVITY",
+    b"CHECKOUT",
+    b"MERGE",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
+    b"M-SEARCH",
+    b"PURGE",
+    b"LINK",
+    b"UNLINK",
+    b"POLL",
+    b"BCOPY",
+    b"BDELETE",
+    b"BMOVE",
+    b"BPROPFIND",
+    b"BPROPPATCH",
+    b"VERSION-CONTROL",
+    b"RPC_IN_DATA",
+    b"RPC_OUT_DATA",
+];
+
+/// The longest method token accepted at a message start.
+const MAX_METHOD: usize = 24;
+
+/// Whether `bytes` begins a plausible message of `role`.
+///
+/// A request starts with a method token, one space and the first character of a
+/// request target; a method outside the well-known list is accepted only when
+/// followed by ` /`. A response starts with `HTTP/d.d ddd`.
+pub(crate) fn start_check(role: Role, bytes: &[u8]) -> StartCheck {
+    match role {
+        Role::Response => {
+            const PATTERN: &[u8] = b"HTTP/1.d ddd";
+            for (k, want) in PATTERN.iter().enumerate() {
+                let Some(&got) = bytes.get(k) else { return StartCheck::NeedMore };
+                let ok = match want {
+                    b'd' => got.is_ascii_digit(),
+                    _ => got == *want,
+                };
+                if !ok {
+                    return StartCheck::Invalid;
+                }
+            }
+            StartCheck::Valid
+        }
+        Role::Request => {
+            let token_len = bytes.iter().take(MAX_METHOD + 1).take_while(|b| is_method_char(**b)).count();
+            if token_len > MAX_METHOD {
+                return StartCheck::Invalid;
+            }
+            let Some(&after) = bytes.get(token_len) else { return StartCheck::NeedMore };
+            if token_len == 0 || after != b' ' {
+                return StartCheck::Invalid;
+            }
+            let token = bytes.get(..token_len).unwrap_or_default();
+            let known = KNOWN_METHODS.contains(&token);
+            let Some(&target) = bytes.get(token_len + 1) else { return StartCheck::NeedMore };
+            let plausible = if known {
+                target == b'/' || target == b'*' || target.is_ascii_alphanumeric() || target == b'['
+            } else {
+                token_len >= 3 && target == b'/'
+            };
+            if plausible {
+                StartCheck::Valid
+            } else {
+                StartCheck::Invalid
+            }
+        }
+    }
+}
+
+fn is_method_char(b: u8) -> bool {
+    b.is_ascii_uppercase() || b == b'_' || b == b'-'
+}
+
+/// Where the head's blank line ends in `bytes`, searching from `from`: the index just
+/// past `\n\r\n` or `\n\n`, or past a leading blank line when `blank_first` (a trailer
+/// section with no fields).
+fn find_head_end(bytes: &[u8], from: usize, blank_first: bool) -> Option<usize> {
+    if blank_first && from == 0 {
+        if bytes.starts_with(b"\r\n") {
+            return Some(2);
+        }
+        if bytes.starts_with(b"\n") {
+            return Some(1);
+        }
+    }
+    let mut k = from;
+    while let Some(rest) = bytes.get(k..) {
+        let nl = rest.iter().position(|b| *b == b'\n')?;
+        let at = k + nl;
+        match bytes.get(at + 1) {
+            Some(b'\n') => return Some(at + 2),
+            Some(b'\r') if bytes.get(at + 2) == Some(&b'\n') => return Some(at + 3),
+            _ => {}
+        }
+        k = at + 1;
+    }
+    None
+}
+
+/// A `Bytes` handle on `part`, which should lie inside `whole`; copied when it does not.
+fn sub_bytes(whole: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize);
+    match start {
+        Some(start) if start.checked_add(part.len()).is_some_and(|end| end <= whole.len()) => {
+            whole.slice(start..start + part.len())
+        }
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
+/// A parsed head, owned.
+#[derive(Debug)]
+enum Head {
+    Request { method: String, uri: String, version: Version, headers: Vec<Header> },
+    Response { version: Version, status: u16, reason: String, headers: Vec<Header> },
+}
+
+impl Head {
+    fn headers(&self) -> &[Header] {
+        match self {
+            Head::Request { headers, .. } | Head::Response { headers, .. } => headers,
+        }
+    }
+}
+
+/// Why a head could not be parsed.
+enum HeadError {
+    TooMany,
+    Malformed,
+}
+
+/// Parses a complete head (blank line included) with httparse, recycling the
+/// field array kept in `scratch` so that steady state does not allocate for it.
+fn parse_head(
+    role: Role,
+    head: &Bytes,
+    max_headers: usize,
+    scratch: &mut Vec<httparse::Header<'static>>,
+) -> Result<Head, HeadError> {
+    let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
+    fields.clear();
+    fields.resize(max_headers, httparse::EMPTY_HEADER);
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_responses(true)
+        .ignore_invalid_headers_in_requests(true);
+    let result = match role {
+        Role::Request => {
+            let mut request = httparse::Request::new(&mut fields);
+            match config.parse_request(&mut request, head) {
+                Ok(httparse::Status::Complete(_)) => Ok(Head::Request {
+                    method: request.method.unwrap_or_default().to_owned(),
+                    uri: request.path.unwrap_or_default().to_owned(),
+                    version: Version { minor: request.version.unwrap_or(1) },
+                    headers: own_headers(head, request.headers),
+                }),
+                Ok(httparse::Status::Partial) => Err(HeadError::Malformed),
+                Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooMany),
+                Err(_) => Err(HeadError::Malformed),
+            }
+        }
+        Role::Response => {
+            let mut response = httparse::Response::new(&mut fields);
+            match config.parse_response(&mut response, head) {
+                Ok(httparse::Status::Complete(_)) => Ok(Head::Response {
+                    version: Version { minor: response.version.unwrap_or(1) },
+                    status: response.code.unwrap_or_default(),
+                    reason: response.reason.unwrap_or_default().to_owned(),
+                    headers: own_headers(head, response.headers),
+                }),
+                Ok(httparse::Status::Partial) => Err(HeadError::Malformed),
+                Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooMany),
+                Err(_) => Err(HeadError::Malformed),
+            }
+        }
+    };
+    fields.clear();
+    // An empty vector collected in place keeps its allocation for the next head.
+    *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
+    result
+}
+
+fn own_headers(head: &Bytes, fields: &[httparse::Header<'_>]) -> Vec<Header> {
+    fields
+        .iter()
+        .filter(|f| !f.name.is_empty())
+        .map(|f| Header::new(sub_bytes(head, f.name.as_bytes()), sub_bytes(head, f.value)))
+        .collect()
+}
+
+/// How a message's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// Reads `Content-Length`: `Ok(None)` when absent, `Err(())` when malformed. Several
+/// equal values (or a list of equal values) count as one; conflicting ones yield the
+/// first, flagged.
+fn content_length(headers: &[Header]) -> (Result<Option<u64>, ()>, bool) {
+    let mut value: Option<u64> = None;
+    let mut conflict = false;
+    for header in headers.iter().filter(|h| h.is("content-length")) {
+        for item in header.value().split(|b| *b == b',') {
+            let text = item.trim_ascii();
+            if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+                return (Err(()), conflict);
+            }
+            let Some(parsed) = std::str::from_utf8(text).ok().and_then(|t| t.parse::<u64>().ok()) else {
+                return (Err(()), conflict);
+            };
+            match value {
+                None => value = Some(parsed),
+                Some(first) if first != parsed => conflict = true,
+                Some(_) => {}
+            }
+        }
+    }
+    (Ok(value), conflict)
+}
+
+/// Whether the last transfer coding is `chunked`, if `Transfer-Encoding` is present.
+fn chunked_coding(headers: &[Header]) -> Option<bool> {
+    let mut last: Option<&[u8]> = None;
+    for header in headers.iter().filter(|h| h.is("transfer-encoding")) {
+        for item in header.value().split(|b| *b == b',') {
+            let coding = item.trim_ascii();
+            if !coding.is_empty() {
+                last = Some(coding);
+            }
+        }
+    }
+    last.map(|coding| coding.eq_ignore_ascii_case(b"chunked"))
+}
+
+/// Where a chunked body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Reading a chunk-size line (into `line`).
+    Size,
+    /// Reading chunk data.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd { seen_cr: bool },
+    /// Reading the trailer section (into `head_buf`).
+    Trailers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between messages (empty lines are skipped here).
+    Boundary,
+    /// Assembling a head in `head_buf`; `verified` once its first bytes were checked.
+    Head { verified: bool },
+    /// Reading a body of known length.
+    Length(u64),
+    /// Reading a chunked body.
+    Chunked(Chunk),
+    /// Reading a body that ends with the stream.
+    UntilClose,
+    /// Looking for the next message start; `line_start` when the next byte begins a line.
+    Resync { line_start: bool },
+    /// After an upgrade: nothing more is parsed.
+    Done,
+}
+
+/// A message whose head was parsed and whose body is being read.
+#[derive(Debug)]
+struct Current {
+    head: Head,
+    body: Body,
+    start: u64,
+    head_end: u64,
+    t_start: Timestamp,
+    t_end: Timestamp,
+    answers: Option<u32>,
+    /// After this message, the stream is a tunnel.
+    upgrade: bool,
+}
+
+/// The longest chunk-size line accepted (size, extensions and CRLF).
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Parses one direction of an HTTP/1.x conversation: see the module docs.
+///
+/// ```
+/// use bytes::Bytes;
+/// use netanalysis_core::Timestamp;
+/// use netanalysis_http::{Limits, MessageParser, ParserOutput, ParserStats, Role};
+///
+/// let mut parser = MessageParser::new(Role::Request, Limits::default());
+/// let mut stats = ParserStats::default();
+/// let mut out = Vec::new();
+/// let ts = Timestamp::from_micros(1, 0);
+/// parser.push(0, &Bytes::from_static(b"GET / HTTP/1.1\r\nHost: a\r\n"), ts, &mut stats, &mut out);
+/// parser.push(25, &Bytes::from_static(b"\r\n"), ts, &mut stats, &mut out);
+/// assert!(matches!(&out[..], [ParserOutput::RequestHead { .. }, ParserOutput::Request(r)] if r.uri == "/"));
+/// ```
+#[derive(Debug)]
+pub struct MessageParser {
+    role: Role,
+    limits: Limits,
+    state: State,
+    /// Stream offset of the next byte expected (`None` before the first push).
+    next_offset: Option<u64>,
+    /// Time of the stretch being parsed.
+    ts: Timestamp,
+    /// Head (or trailer section) being assembled across stretches.
+    head_buf: Vec<u8>,
+    /// Stream offset of `head_buf`'s first byte.
+    head_start: u64,
+    /// Time of `head_buf`'s first byte.
+    head_ts: Timestamp,
+    /// Chunk-size line being assembled.
+    line: Vec<u8>,
+    current: Option<Current>,
+    expect: VecDeque<Expect>,
+    scratch: Vec<httparse::Header<'static>>,
+}
+
+impl MessageParser {
+    /// A parser for one direction, starting at a message boundary.
+    pub fn new(role: Role, limits: Limits) -> MessageParser {
+        MessageParser {
+            role,
+            limits,
+            state: State::Boundary,
+            next_offset: None,
+            ts: Timestamp::ZERO,
+            head_buf: Vec::new(),
+            head_start: 0,
+            head_ts: Timestamp::ZERO,
+            line: Vec::new(),
+            current: None,
+            expect: VecDeque::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// A parser that joins its stream at an unknown point: it looks for a message start
+    /// before parsing (its first bytes are counted as skipped until then).
+    pub fn mid_stream(role: Role, limits: Limits) -> MessageParser {
+        let mut parser = MessageParser::new(role, limits);
+        parser.state = State::Resync { line_start: true };
+        parser
+    }
+
+    /// Bytes held for a head being assembled (bounded by `max_header_bytes`).
+    pub fn buffered(&self) -> usize {
+        self.head_buf.capacity()
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the parser stands between messages, in step with its stream.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Boundary && self.head_buf.is_empty()
+    }
+
+    /// Tells a response parser about the next request waiting for an answer (or a
+    /// barrier where requests may have been lost).
+    pub fn expect(&mut self, expect: Expect) {
+        if expect == Expect::Barrier && self.expect.back() == Some(&Expect::Barrier) {
+            return;
+        }
+        self.expect.push_back(expect);
+    }
+
+    /// Forgets every expected request: from now on, responses answer nobody known.
+    pub fn clear_expectations(&mut self) {
+        self.expect.clear();
+    }
+
+    /// Feeds the stretch of the stream that starts at `offset`. Stretches must come in
+    /// offset order; a jump is a gap and a stretch overlapping what was already fed is
+    /// trimmed.
+    pub fn push(
+        &mut self,
+        offset: u64,
+        data: &Bytes,
+        ts: Timestamp,
+        stats: &mut ParserStats,
+        out: &mut Vec<ParserOutput>,
+    ) {
+        if self.state == State::Done {
+            return;
+        }
+        self.ts = ts;
+        let expected = *self.next_offset.get_or_insert(offset);
+        let end = offset.saturating_add(data.len() as u64);
+        let mut pos = 0usize;
+        if offset > expected {
+            self.gap(offset - expected, stats, out);
+        } else if offset < expected {
+            if end <= expected {
+                return;
+            }
+            // Trim what was already fed; the difference is below data.len() here.
+            pos = usize::try_from(expected - offset).unwrap_or(data.len());
+        }
+        self.next_offset = Some(end.max(expected));
+        let base = offset;
+        while pos < data.len() && self.state != State::Done {
+            pos = self.step(base, data, pos, stats, out);
+        }
+    }
+
+    /// The stream ended: a body that runs to the end of the stream is complete; any
+    /// other message in progress is reported cut short.
+    pub fn finish(&mut self, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        let end = self.next_offset.unwrap_or(0);
+        match self.state {
+            State::UntilClose => self.complete(end, true, stats, out),
+            State::Length(_) | State::Chunked(_) => self.complete(end, false, stats, out),
+            State::Head { .. } => {
+                stats.skipped_bytes += self.head_buf.len() as u64;
+                stats.incomplete += 1;
+                self.head_buf.clear();
+            }
+            State::Boundary | State::Resync { .. } | State::Done => {}
+        }
+        self.state = State::Done;
+    }
+
+    /// Handles a gap of `len` bytes before the next stretch.
+    fn gap(&mut self, len: u64, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        stats.gap_bytes = stats.gap_bytes.saturating_add(len);
+        let expected = self.next_offset.unwrap_or(0);
+        match self.state {
+            State::Length(remaining) => {
+                if let Some(current) = self.current.as_mut() {
+                    current.body.missing = current.body.missing.saturating_add(len.min(remaining));
+                }
+                if len < remaining {
+                    self.state = State::Length(remaining - len);
+                    return;
+                }
+                // The body ended inside the gap; what follows it is unframed.
+                self.complete(expected.saturating_add(remaining), false, stats, out);
+                self.lose_sync(stats, out);
+            }
+            State::UntilClose => {
+                if let Some(current) = self.current.as_mut() {
+                    current.body.missing = current.body.missing.saturating_add(len);
+                }
+            }
+            State::Chunked(_) => {
+                if let Some(current) = self.current.as_mut() {
+                    current.body.missing = current.body.missing.saturating_add(len);
+                }
+                self.complete(expected, false, stats, out);
+                self.lose_sync(stats, out);
+            }
+            State::Head { .. } => {
+                stats.skipped_bytes += self.head_buf.len() as u64;
+                self.head_buf.clear();
+                self.lose_sync(stats, out);
+            }
+            State::Boundary => self.lose_sync(stats, out),
+            State::Resync { .. } => self.state = State::Resync { line_start: true },
+            State::Done => {}
+        }
+    }
+
+    fn lose_sync(&mut self, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        stats.resyncs += 1;
+        if self.role == Role::Response {
+            // Responses may have been lost: the next one found cannot be matched.
+            self.expect.clear();
+        }
+        self.head_buf.clear();
+        self.line.clear();
+        self.current = None;
+        self.state = State::Resync { line_start: true };
+        out.push(ParserOutput::LostSync);
+    }
+
+    /// One step of the state machine over `data[pos..]`; returns the new position.
+    fn step(
+        &mut self,
+        base: u64,
+        data: &Bytes,
+        pos: usize,
+        stats: &mut ParserStats,
+        out: &mut Vec<ParserOutput>,
+    ) -> usize {
+        let rest = data.get(pos..).unwrap_or_default();
+        let at = base.saturating_add(pos as u64);
+        match self.state {
+            State::Boundary => {
+                let blank = rest.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+                if blank > 0 {
+                    return pos + blank;
+                }
+                match start_check(self.role, rest) {
+                    StartCheck::Valid => {
+                        self.begin_head(at);
+                        self.state = State::Head { verified: true };
+                        pos
+                    }
+                    StartCheck::NeedMore => {
+                        self.begin_head(at);
+                        self.head_buf.extend_from_slice(rest);
+                        self.state = State::Head { verified: false };
+                        data.len()
+                    }
+                    StartCheck::Invalid => {
+                        self.lose_sync(stats, out);
+                        self.state = State::Resync { line_start: false };
+                        pos
+                    }
+                }
+            }
+            State::Head { verified } => self.step_head(verified, base, data, pos, stats, out),
+            State::Length(remaining) => {
+                let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(rest.len());
+                self.body_bytes(data, pos, take);
+                let left = remaining - take as u64;
+                if left == 0 {
+                    self.complete(at.saturating_add(take as u64), true, stats, out);
+                } else {
+                    self.state = State::Length(left);
+                }
+                pos + take
+            }
+            State::UntilClose => {
+                self.body_bytes(data, pos, rest.len());
+                data.len()
+            }
+            State::Chunked(chunk) => self.step_chunked(chunk, base, data, pos, stats, out),
+            State::Resync { line_start } => self.step_resync(line_start, base, data, pos, stats),
+            State::Done => data.len(),
+        }
+    }
+
+    fn begin_head(&mut self, at: u64) {
+        self.head_buf.clear();
+        self.head_start = at;
+        self.head_ts = self.ts;
+    }
+
+    fn step_head(
+        &mut self,
+        verified: bool,
+        base: u64,
+        data: &Bytes,
+        pos: usize,
+        stats: &mut ParserStats,
+        out: &mut Vec<ParserOutput>,
+    ) -> usize {
+        let rest = data.get(pos..).unwrap_or_default();
+        if !verified {
+            // The buffered prefix and the first new bytes decide whether this is a start.
+            let mut probe = [0u8; 32];
+            let have = self.head_buf.len().min(probe.len());
+            let from_rest = (probe.len() - have).min(rest.len());
+            for (slot, byte) in probe.iter_mut().zip(self.head_buf.iter().chain(rest.iter()).take(have + from_rest)) {
+                *slot = *byte;
+            }
+            match start_check(self.role, probe.get(..have + from_rest).unwrap_or_default()) {
+                StartCheck::Valid => self.state = State::Head { verified: true },
+                StartCheck::NeedMore => {
+                    self.head_buf.extend_from_slice(rest);
+                    return data.len();
+                }
+                StartCheck::Invalid => {
+                    stats.skipped_bytes += self.head_buf.len() as u64;
+                    self.head_buf.clear();
+                    self.lose_sync(stats, out);
+                    self.state = State::Resync { line_start: false };
+                    return pos;
+                }
+            }
+        }
+        if self.head_buf.is_empty() {
+            // The common case: the whole head lies in this stretch, parsed in place.
+            self.head_start = base.saturating_add(pos as u64);
+            self.head_ts = self.ts;
+            if let Some(end) = find_head_end(rest, 0, false) {
+                if end > self.limits.max_header_bytes {
+                    // Skip the whole refused head; the next message may follow at once.
+                    let next = self.head_too_long(end, pos, stats, out);
+                    self.state = State::Resync { line_start: true };
+                    return next;
+                }
+                let head = data.slice(pos..pos + end);
+                self.head_done(head, stats, out);
+                return pos + end;
+            }
+            if rest.len() > self.limits.max_header_bytes {
+                return self.head_too_long(rest.len(), pos, stats, out);
+            }
+            self.head_buf.extend_from_slice(rest);
+            return data.len();
+        }
+        let old_len = self.head_buf.len();
+        let room = self.limits.max_header_bytes.saturating_sub(old_len);
+        let take = rest.len().min(room.saturating_add(4));
+        self.head_buf.extend_from_slice(rest.get(..take).unwrap_or_default());
+        match find_head_end(&self.head_buf, old_len.saturating_sub(3), false) {
+            Some(end) if end <= self.limits.max_header_bytes => {
+                let head = Bytes::copy_from_slice(self.head_buf.get(..end).unwrap_or_default());
+                self.head_buf.clear();
+                // The head ends inside the new bytes (the old ones held no blank line).
+                let used = end.saturating_sub(old_len);
+                self.head_done(head, stats, out);
+                pos + used
+            }
+            _ if self.head_buf.len() > self.limits.max_header_bytes => {
+                let buffered = old_len;
+                self.head_buf.clear();
+                stats.skipped_bytes += buffered as u64;
+                self.head_too_long(take, pos, stats, out)
+            }
+            _ => pos + take,
+        }
+    }
+
+    /// Refuses a head longer than `max_header_bytes`: `consumed` bytes of the stretch
+    /// from `pos` are skipped and the parser looks for the next message start.
+    fn head_too_long(
+        &mut self,
+        consumed: usize,
+        pos: usize,
+        stats: &mut ParserStats,
+        out: &mut Vec<ParserOutput>,
+    ) -> usize {
+        stats.header_too_long += 1;
+        stats.skipped_bytes += consumed as u64;
+        self.lose_sync(stats, out);
+        self.state = State::Resync { line_start: false };
+        pos + consumed
+    }
+
+    fn head_done(&mut self, head: Bytes, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        let head_len = head.len() as u64;
+        let parsed = match parse_head(self.role, &head, self.limits.max_headers, &mut self.scratch) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                match error {
+                    HeadError::TooMany => stats.too_many_headers += 1,
+                    HeadError::Malformed => stats.bad_heads += 1,
+                }
+                stats.skipped_bytes += head_len;
+                self.lose_sync(stats, out);
+                self.state = State::Resync { line_start: true };
+                return;
+            }
+        };
+        let (length, conflict) = content_length(parsed.headers());
+        if conflict {
+            stats.conflicting_lengths += 1;
+        }
+        let chunked = chunked_coding(parsed.headers());
+        let mut answers = None;
+        let mut upgrade = false;
+        let framing = match &parsed {
+            Head::Request { method, .. } => {
+                let is_head = method == "HEAD";
+                let connect = method == "CONNECT";
+                out.push(ParserOutput::RequestHead { head: is_head, connect });
+                match (chunked, length) {
+                    (Some(true), _) => Framing::Chunked,
+                    (Some(false), _) => Framing::None,
+                    (None, Ok(Some(n))) => Framing::Length(n),
+                    (None, _) => Framing::None,
+                }
+            }
+            Head::Response { status, .. } => {
+                let status = *status;
+                let (index, head_request, connect) = if (100..200).contains(&status) && status != 101 {
+                    match self.expect.front() {
+                        Some(Expect::Request { index, .. }) => (Some(*index), false, false),
+                        _ => (None, false, false),
+                    }
+                } else {
+                    match self.expect.pop_front() {
+                        Some(Expect::Request { index, head, connect }) => (Some(index), head, connect),
+                        Some(Expect::Barrier) => {
+                            out.push(ParserOutput::PairingLost);
+                            (None, false, false)
+                        }
+                        None => (None, false, false),
+                    }
+                };
+                answers = index;
+                if status == 101 || (connect && (200..300).contains(&status)) {
+                    upgrade = true;
+                    Framing::None
+                } else if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+                    Framing::None
+                } else {
+                    match (chunked, length) {
+                        (Some(true), _) => Framing::Chunked,
+                        (Some(false), _) => Framing::UntilClose,
+                        (None, Ok(Some(n))) => Framing::Length(n),
+                        (None, _) => Framing::UntilClose,
+                    }
+                }
+            }
+        };
+        let head_end = self.head_start.saturating_add(head_len);
+        self.current = Some(Current {
+            head: parsed,
+            body: Body { chunked: framing == Framing::Chunked, ..Body::default() },
+            start: self.head_start,
+            head_end,
+            t_start: self.head_ts,
+            t_end: self.ts,
+            answers,
+            upgrade,
+        });
+        match framing {
+            Framing::None | Framing::Length(0) => self.complete(head_end, true, stats, out),
+            Framing::Length(n) => self.state = State::Length(n),
+            Framing::Chunked => {
+                self.line.clear();
+                self.state = State::Chunked(Chunk::Size);
+            }
+            Framing::UntilClose => self.state = State::UntilClose,
+        }
+    }
+
+    /// Adds `len` body bytes at `data[pos..]`, keeping what fits under `max_body`.
+    fn body_bytes(&mut self, data: &Bytes, pos: usize, len: usize) {
+        let Some(current) = self.current.as_mut() else { return };
+        current.t_end = self.ts;
+        current.body.len = current.body.len.saturating_add(len as u64);
+        let room = self.limits.max_body.saturating_sub(current.body.data.len());
+        let keep = usize::try_from(room).unwrap_or(usize::MAX).min(len);
+        if keep > 0 && pos.checked_add(keep).is_some_and(|end| end <= data.len()) {
+            current.body.data.push(data.slice(pos..pos + keep));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step_chunked(
+        &mut self,
+        chunk: Chunk,
+        base: u64,
+        data: &Bytes,
+        pos: usize,
+        stats: &mut ParserStats,
+        out: &mut Vec<ParserOutput>,
+    ) -> usize {
+        let rest = data.get(pos..).unwrap_or_default();
+        let at = base.saturating_add(pos as u64);
+        match chunk {
+            Chunk::Size => {
+                let (line_part, complete) = match rest.iter().position(|b| *b == b'\n') {
+                    Some(nl) => (rest.get(..=nl).unwrap_or_default(), true),
+                    None => (rest, false),
+                };
+                if self.line.len().saturating_add(line_part.len()) > MAX_CHUNK_LINE {
+                    stats.bad_chunks += 1;
+                    self.fail_body(at, stats, out);
+                    return pos;
+                }
+                self.line.extend_from_slice(line_part);
+                if let Some(current) = self.current.as_mut() {
+                    current.t_end = self.ts;
+                }
+                if !complete {
+                    return data.len();
+                }
+                let size = parse_chunk_size(&self.line);
+                self.line.clear();
+                match size {
+                    Some(0) => {
+                        self.head_buf.clear();
+                        self.state = State::Chunked(Chunk::Trailers);
+                    }
+                    Some(n) => self.state = State::Chunked(Chunk::Data(n)),
+                    None => {
+                        stats.bad_chunks += 1;
+                        self.fail_body(at, stats, out);
+                    }
+                }
+                pos + line_part.len()
+            }
+            Chunk::Data(remaining) => {
+                let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(rest.len());
+                self.body_bytes(data, pos, take);
+                let left = remaining - take as u64;
+                self.state =
+                    State::Chunked(if left == 0 { Chunk::DataEnd { seen_cr: false } } else { Chunk::Data(left) });
+                pos + take
+            }
+            Chunk::DataEnd { seen_cr } => match rest.first() {
+                Some(b'\r') if !seen_cr => {
+                    self.state = State::Chunked(Chunk::DataEnd { seen_cr: true });
+                    pos + 1
+                }
+                Some(b'\n') => {
+                    self.state = State::Chunked(Chunk::Size);
+                    pos + 1
+                }
+                _ => {
+                    // Lenient: a missing CRLF after chunk data; read the next size line here.
+                    stats.bad_chunks += 1;
+                    self.state = State::Chunked(Chunk::Size);
+                    pos
+                }
+            },
+            Chunk::Trailers => {
+                let old_len = self.head_buf.len();
+                let room = self.limits.max_header_bytes.saturating_sub(old_len);
+                let take = rest.len().min(room.saturating_add(4));
+                self.head_buf.extend_from_slice(rest.get(..take).unwrap_or_default());
+                if let Some(current) = self.current.as_mut() {
+                    current.t_end = self.ts;
+                }
+                match find_head_end(&self.head_buf, old_len.saturating_sub(3), true) {
+                    Some(end) if end <= self.limits.max_header_bytes => {
+                        let section = Bytes::copy_from_slice(self.head_buf.get(..end).unwrap_or_default());
+                        self.head_buf.clear();
+                        let trailers = parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
+                        if let Some(current) = self.current.as_mut() {
+                            current.body.trailers = trailers;
+                        }
+                        let used = end.saturating_sub(old_len);
+                        self.complete(at.saturating_add(used as u64), true, stats, out);
+                        pos + used
+                    }
+                    _ if self.head_buf.len() > self.limits.max_header_bytes => {
+                        stats.header_too_long += 1;
+                        self.head_buf.clear();
+                        self.complete(at.saturating_add(take as u64), false, stats, out);
+                        self.lose_sync(stats, out);
+                        pos + take
+                    }
+                    _ => pos + take,
+                }
+            }
+        }
+    }
+
+    /// A chunked body went wrong: report the message cut short and look for the next start.
+    fn fail_body(&mut self, at: u64, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        self.complete(at, false, stats, out);
+        self.lose_sync(stats, out);
+    }
+
+    fn step_resync(&mut self, line_start: bool, base: u64, data: &Bytes, pos: usize, stats: &mut ParserStats) -> usize {
+        let rest = data.get(pos..).unwrap_or_default();
+        let mut candidate = if line_start { Some(0) } else { rest.iter().position(|b| *b == b'\n').map(|n| n + 1) };
+        while let Some(c) = candidate {
+            let Some(tail) = rest.get(c..) else { break };
+            if tail.is_empty() {
+                break;
+            }
+            match start_check(self.role, tail) {
+                StartCheck::Valid => {
+                    stats.skipped_bytes += c as u64;
+                    self.begin_head(base.saturating_add((pos + c) as u64));
+                    self.state = State::Head { verified: true };
+                    return pos + c;
+                }
+                StartCheck::NeedMore => {
+                    stats.skipped_bytes += c as u64;
+                    self.begin_head(base.saturating_add((pos + c) as u64));
+                    self.head_buf.extend_from_slice(tail);
+                    self.state = State::Head { verified: false };
+                    return data.len();
+                }
+                StartCheck::Invalid => {
+                    candidate = tail.iter().position(|b| *b == b'\n').map(|n| c + n + 1);
+                }
+            }
+        }
+        stats.skipped_bytes += rest.len() as u64;
+        self.state = State::Resync { line_start: rest.last() == Some(&b'\n') };
+        data.len()
+    }
+
+    /// Ends the current message at stream offset `end` and reports it.
+    fn complete(&mut self, end: u64, complete: bool, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        self.state = State::Boundary;
+        let Some(current) = self.current.take() else { return };
+        let end = end.max(current.head_end);
+        if !complete {
+            stats.incomplete += 1;
+        }
+        let mut body = current.body;
+        if self.limits.decode {
+            decode_body(current.head.headers(), &mut body, self.limits.max_body, stats);
+        }
+        let upgrade = current.upgrade;
+        match current.head {
+            Head::Request { method, uri, version, headers } => {
+                out.push(ParserOutput::Request(Request {
+                    method,
+                    uri,
+                    version,
+                    headers,
+                    body,
+                    head_range: current.start..current.head_end,
+                    range: current.start..end,
+                    t_start: current.t_start,
+                    t_end: current.t_end,
+                    complete,
+                }));
+            }
+            Head::Response { version, status, reason, headers } => {
+                out.push(ParserOutput::Response {
+                    response: Response {
+                        version,
+                        status,
+                        reason,
+                        headers,
+                        body,
+                        head_range: current.start..current.head_end,
+                        range: current.start..end,
+                        t_start: current.t_start,
+                        t_end: current.t_end,
+                        complete,
+                    },
+                    answers: current.answers,
+                });
+            }
+        }
+        if upgrade {
+            self.state = State::Done;
+            out.push(ParserOutput::Upgraded);
+        }
+    }
+}
+
+/// Parses a chunk-size line (`1a;ext=x\r\n`): the hexadecimal size, or `None` when it
+/// is missing, malformed or does not fit 64 bits.
+fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let text = line.trim_ascii();
+    let digits_end = text.iter().position(|b| !b.is_ascii_hexdigit()).unwrap_or(text.len());
+    let (digits, rest) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return None;
+    }
+    let rest = rest.trim_ascii_start();
+    if !(rest.is_empty() || rest.starts_with(b";")) {
+        return None;
+    }
+    let mut size: u64 = 0;
+    for digit in digits {
+        let value = char::from(*digit).to_digit(16)?;
+        size = size.checked_mul(16)?.checked_add(u64::from(value))?;
+    }
+    Some(size)
+}
+
+fn parse_trailers(section: &Bytes, max_headers: usize, scratch: &mut Vec<httparse::Header<'static>>) -> Vec<Header> {
+    let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
+    fields.clear();
+    fields.resize(max_headers, httparse::EMPTY_HEADER);
+    let trailers = match httparse::parse_headers(section, &mut fields) {
+        Ok(httparse::Status::Complete((_, parsed))) => own_headers(section, parsed),
+        _ => Vec::new(),
+    };
+    fields.clear();
+    *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
+    trailers
+}
+
+/// Undoes the body's content coding into `body.decoded` (bounded by `max_body`).
+fn decode_body(headers: &[Header], body: &mut Body, max_body: u64, stats: &mut ParserStats) {
+    use std::io::Read as _;
+    let Some(encoding) = find_header(headers, "content-encoding") else { return };
+    let value = encoding.value().trim_ascii();
+    let coding = if value.eq_ignore_ascii_case(b"gzip") || value.eq_ignore_ascii_case(b"x-gzip") {
+        ContentCoding::Gzip
+    } else if value.eq_ignore_ascii_case(b"deflate") {
+        ContentCoding::Deflate
+    } else {
+        if !value.eq_ignore_ascii_case(b"identity") && !value.is_empty() {
+            stats.decode_unsupported += 1;
+        }
+        return;
+    };
+    if body.data.is_empty() {
+        return;
+    }
+    let input = body.data.contiguous();
+    let limit = max_body.saturating_add(1);
+    let mut data = Vec::new();
+    let result = match coding {
+        ContentCoding::Gzip => flate2::read::MultiGzDecoder::new(&input[..]).take(limit).read_to_end(&mut data),
+        ContentCoding::Deflate => {
+            let zlib = flate2::read::ZlibDecoder::new(&input[..]).take(limit).read_to_end(&mut data);
+            if zlib.is_err() {
+                data.clear();
+                flate2::read::DeflateDecoder::new(&input[..]).take(limit).read_to_end(&mut data)
+            } else {
+                zlib
+            }
+        }
+    };
+    let truncated = data.len() as u64 > max_body;
+    if truncated {
+        data.truncate(usize::try_from(max_body).unwrap_or(usize::MAX));
+    }
+    let mut error = result.err().map(|e| e.to_string());
+    if error.is_none() && body.truncated() && !truncated {
+        error = Some("the body was longer than max_body; only its kept part was decoded".to_owned());
+    }
+    if error.is_some() {
+        stats.decode_errors += 1;
+    }
+    body.decoded = Some(DecodedBody { coding, data, truncated, error });
+}

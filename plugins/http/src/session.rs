@@ -1,0 +1,494 @@
+//! One TCP session seen as HTTP: which side is the client, the two message parsers,
+//! and the pairing of responses with requests. Pure: it returns events, the listener
+//! emits them.
+//!
+//! # Pairing
+//!
+//! Responses answer requests in order (RFC 9112 §9.3.2), so the response parser is
+//! told, as each request head is parsed, which request comes next ([`Expect`]); an
+//! interim (1xx) response is attached to the request waiting at the front without
+//! using it up. When either side loses its place, pairing becomes uncertain, and the
+//! session says so instead of guessing:
+//!
+//! - the response side lost its place (a gap or garbage where responses may have
+//!   been): every request still waiting is reported unanswered, and responses are
+//!   reported with no request until pairing is safe again;
+//! - the request side lost its place (requests may have been lost): responses keep
+//!   answering the requests seen before the loss, and a barrier marks where the lost
+//!   ones begin; the first final response past it starts the same unpaired stretch.
+//!
+//! Pairing is safe again when a request head is parsed while the response side stands
+//! between messages: on a keep-alive connection that does not pipeline, the next
+//! response answers that request.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use netanalysis_core::{Endpoint, Timestamp};
+use netanalysis_tcp::SessionId;
+use smallvec::SmallVec;
+
+use crate::events::{HttpRequest, HttpResponse, HttpTransaction};
+use crate::message::{Request, Response};
+use crate::parser::{start_check, Expect, Limits, MessageParser, ParserOutput, ParserStats, Role, StartCheck};
+
+/// How many bytes of a direction are searched for a first message start before the
+/// direction is taken to be something other than HTTP.
+const DETECT_BUDGET: u64 = 16 << 10;
+
+/// What a session hands back for the listener to emit, in order.
+#[derive(Debug)]
+pub(crate) enum Emitted {
+    Request(HttpRequest),
+    Response(HttpResponse),
+    Transaction(HttpTransaction),
+}
+
+/// Counts kept across sessions.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SessionCounts {
+    pub http_sessions: u64,
+    pub not_http_sessions: u64,
+    pub upgraded_sessions: u64,
+    pub requests_dropped: u64,
+}
+
+/// State shared by every session of one analyzer (reused buffers and counts).
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub limits: Limits,
+    pub stats: ParserStats,
+    pub counts: SessionCounts,
+    pub outputs: Vec<ParserOutput>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Detecting,
+    Http,
+    NotHttp,
+    Upgraded,
+}
+
+/// A direction that has not shown an HTTP message start yet.
+#[derive(Debug)]
+struct Probe {
+    from: Endpoint,
+    /// Bytes of this direction searched so far.
+    scanned: u64,
+    /// Tail bytes that may begin a message (a prefix too short to judge), with their
+    /// offset and time.
+    stash: SmallVec<[u8; 16]>,
+    stash_offset: u64,
+    stash_ts: Timestamp,
+    /// No byte of this direction came before the stash.
+    stash_clean: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    index: u32,
+    request: Option<Arc<Request>>,
+    interim: Vec<Arc<Response>>,
+    response: Option<Arc<Response>>,
+    /// No response can be paired with it any more.
+    unpairable: bool,
+}
+
+/// HTTP state of one TCP session.
+#[derive(Debug)]
+pub(crate) struct HttpSession {
+    id: SessionId,
+    phase: Phase,
+    client: Option<Endpoint>,
+    server: Option<Endpoint>,
+    probes: SmallVec<[Probe; 2]>,
+    /// `[requests, responses]`, once the roles are known.
+    parsers: Option<Box<[MessageParser; 2]>>,
+    ended: [bool; 2],
+    entries: VecDeque<Entry>,
+    next_index: u32,
+    unpaired: bool,
+}
+
+impl HttpSession {
+    pub fn new(id: SessionId) -> HttpSession {
+        HttpSession {
+            id,
+            phase: Phase::Detecting,
+            client: None,
+            server: None,
+            probes: SmallVec::new(),
+            parsers: None,
+            ended: [false; 2],
+            entries: VecDeque::new(),
+            next_index: 1,
+            unpaired: false,
+        }
+    }
+
+    /// Whether the session will never produce anything more (its data can be ignored).
+    pub fn is_inert(&self) -> bool {
+        matches!(self.phase, Phase::NotHttp | Phase::Upgraded)
+    }
+
+    /// Which parser reads what `from` sends (0: requests, 1: responses).
+    fn side(&mut self, from: Endpoint) -> usize {
+        if self.client == Some(from) {
+            0
+        } else if self.server == Some(from) {
+            1
+        } else if self.client.is_some() {
+            self.server = Some(from);
+            1
+        } else {
+            self.client = Some(from);
+            0
+        }
+    }
+
+    /// A stretch of in-order bytes from `from`.
+    pub fn data(
+        &mut self,
+        from: Endpoint,
+        offset: u64,
+        data: &Bytes,
+        ts: Timestamp,
+        shared: &mut Shared,
+        emitted: &mut Vec<Emitted>,
+    ) {
+        match self.phase {
+            Phase::NotHttp | Phase::Upgraded => {}
+            Phase::Http => {
+                let side = self.side(from);
+                self.feed(side, offset, data, ts, shared, emitted);
+            }
+            Phase::Detecting => self.detect(from, offset, data, ts, shared, emitted),
+        }
+    }
+
+    fn detect(
+        &mut self,
+        from: Endpoint,
+        offset: u64,
+        data: &Bytes,
+        ts: Timestamp,
+        shared: &mut Shared,
+        emitted: &mut Vec<Emitted>,
+    ) {
+        let probe_index = match self.probes.iter().position(|p| p.from == from) {
+            Some(index) => index,
+            None => {
+                self.probes.push(Probe {
+                    from,
+                    scanned: 0,
+                    stash: SmallVec::new(),
+                    stash_offset: offset,
+                    stash_ts: ts,
+                    stash_clean: false,
+                });
+                self.probes.len() - 1
+            }
+        };
+        let Some(probe) = self.probes.get_mut(probe_index) else { return };
+        if probe.scanned >= DETECT_BUDGET {
+            return;
+        }
+        let first_bytes = probe.scanned == 0 && probe.stash.is_empty();
+        // A stashed prefix continued by the new bytes.
+        let mut found: Option<Role> = None;
+        if !probe.stash.is_empty() {
+            let mut joined: SmallVec<[u8; 48]> = SmallVec::new();
+            joined.extend_from_slice(&probe.stash);
+            joined.extend_from_slice(data.get(..32.min(data.len())).unwrap_or_default());
+            match classify(&joined) {
+                Classified::Start(role) => found = Some(role),
+                Classified::NeedMore if joined.len() < 16 => {
+                    probe.stash = joined.iter().copied().collect();
+                    probe.scanned = probe.scanned.saturating_add(data.len() as u64);
+                    return;
+                }
+                _ => {
+                    probe.stash.clear();
+                }
+            }
+        }
+        let mut stash_used = found.is_some();
+        let mut found_at = 0usize;
+        if found.is_none() {
+            match scan(data) {
+                Scan::Start(role, at) => {
+                    found = Some(role);
+                    found_at = at;
+                }
+                Scan::Tail(at) => {
+                    let tail = data.get(at..).unwrap_or_default();
+                    probe.stash = tail.iter().copied().collect();
+                    probe.stash_offset = offset.saturating_add(at as u64);
+                    probe.stash_ts = ts;
+                    probe.stash_clean = first_bytes && at == 0;
+                    stash_used = false;
+                }
+                Scan::Nothing => {}
+            }
+        }
+        let Some(role) = found else {
+            probe.scanned = probe.scanned.saturating_add(data.len() as u64);
+            if self.probes.len() >= 2 && self.probes.iter().all(|p| p.scanned >= DETECT_BUDGET) {
+                self.phase = Phase::NotHttp;
+                shared.counts.not_http_sessions += 1;
+                self.probes = SmallVec::new();
+            }
+            return;
+        };
+        // Roles are known: the sender of a request is the client.
+        let (stash, stash_offset, stash_ts) = (std::mem::take(&mut probe.stash), probe.stash_offset, probe.stash_ts);
+        let this_clean = if stash_used { probe.stash_clean } else { first_bytes && found_at == 0 };
+        match role {
+            Role::Request => self.client = Some(from),
+            Role::Response => self.server = Some(from),
+        }
+        let this_side = self.side(from);
+        let other_mid_stream = self.probes.iter().any(|p| p.from != from && p.scanned > 0);
+        let new_parser = |role: Role, mid_stream: bool| {
+            if mid_stream {
+                MessageParser::mid_stream(role, shared.limits)
+            } else {
+                MessageParser::new(role, shared.limits)
+            }
+        };
+        let (request_mid, response_mid) =
+            if this_side == 0 { (!this_clean, other_mid_stream) } else { (other_mid_stream, !this_clean) };
+        self.parsers =
+            Some(Box::new([new_parser(Role::Request, request_mid), new_parser(Role::Response, response_mid)]));
+        self.phase = Phase::Http;
+        shared.counts.http_sessions += 1;
+        // What the probes searched in vain was skipped (a stash about to be fed is not).
+        let searched: u64 = self.probes.iter().map(|p| p.scanned).sum();
+        let refed = if stash_used { stash.len() as u64 } else { 0 };
+        shared.stats.skipped_bytes += searched.saturating_sub(refed);
+        self.probes = SmallVec::new();
+        if stash_used && !stash.is_empty() {
+            let stash = Bytes::copy_from_slice(&stash);
+            self.feed(this_side, stash_offset, &stash, stash_ts, shared, emitted);
+        }
+        self.feed(this_side, offset, data, ts, shared, emitted);
+    }
+
+    fn feed(
+        &mut self,
+        side: usize,
+        offset: u64,
+        data: &Bytes,
+        ts: Timestamp,
+        shared: &mut Shared,
+        emitted: &mut Vec<Emitted>,
+    ) {
+        let Some(parser) = self.parsers.as_mut().and_then(|p| p.get_mut(side)) else { return };
+        let mut outputs = std::mem::take(&mut shared.outputs);
+        outputs.clear();
+        parser.push(offset, data, ts, &mut shared.stats, &mut outputs);
+        self.handle(side, &mut outputs, shared, emitted);
+        shared.outputs = outputs;
+    }
+
+    /// One direction ended.
+    pub fn stream_end(&mut self, from: Endpoint, shared: &mut Shared, emitted: &mut Vec<Emitted>) {
+        if self.phase != Phase::Http && self.phase != Phase::Upgraded {
+            return;
+        }
+        let side = self.side(from);
+        self.finish_side(side, shared, emitted);
+    }
+
+    fn finish_side(&mut self, side: usize, shared: &mut Shared, emitted: &mut Vec<Emitted>) {
+        if self.ended.get(side).copied().unwrap_or(true) {
+            return;
+        }
+        if let Some(flag) = self.ended.get_mut(side) {
+            *flag = true;
+        }
+        if self.phase == Phase::Http {
+            if let Some(parser) = self.parsers.as_mut().and_then(|p| p.get_mut(side)) {
+                let mut outputs = std::mem::take(&mut shared.outputs);
+                outputs.clear();
+                parser.finish(&mut shared.stats, &mut outputs);
+                self.handle(side, &mut outputs, shared, emitted);
+                shared.outputs = outputs;
+            }
+        }
+        if side == 1 {
+            // No response can come any more.
+            for entry in self.entries.iter_mut() {
+                if entry.response.is_none() {
+                    entry.unpairable = true;
+                }
+            }
+        }
+        self.drain(emitted);
+    }
+
+    /// The session ended: everything still pending is reported.
+    pub fn session_end(&mut self, shared: &mut Shared, emitted: &mut Vec<Emitted>) {
+        if self.parsers.is_some() {
+            self.finish_side(0, shared, emitted);
+            self.finish_side(1, shared, emitted);
+        }
+        for entry in self.entries.iter_mut() {
+            entry.unpairable = true;
+        }
+        self.drain(emitted);
+        shared.counts.requests_dropped += self.entries.len() as u64;
+        self.entries.clear();
+    }
+
+    fn handle(
+        &mut self,
+        side: usize,
+        outputs: &mut Vec<ParserOutput>,
+        shared: &mut Shared,
+        emitted: &mut Vec<Emitted>,
+    ) {
+        for output in outputs.drain(..) {
+            match output {
+                ParserOutput::RequestHead { head, connect } => {
+                    let index = self.next_index;
+                    self.next_index = self.next_index.saturating_add(1);
+                    let mut unpairable = false;
+                    if self.unpaired {
+                        let response_idle = self.parsers.as_ref().is_some_and(|p| p[1].is_idle());
+                        if response_idle {
+                            self.unpaired = false;
+                        } else {
+                            unpairable = true;
+                        }
+                    }
+                    if !unpairable {
+                        if let Some(parsers) = self.parsers.as_mut() {
+                            parsers[1].expect(Expect::Request { index, head, connect });
+                        }
+                    }
+                    self.entries.push_back(Entry {
+                        index,
+                        request: None,
+                        interim: Vec::new(),
+                        response: None,
+                        unpairable: unpairable || self.ended[1],
+                    });
+                }
+                ParserOutput::Request(request) => {
+                    let request = Arc::new(request);
+                    let index = match self.entries.iter_mut().rev().find(|e| e.request.is_none()) {
+                        Some(entry) => {
+                            entry.request = Some(Arc::clone(&request));
+                            entry.index
+                        }
+                        None => 0,
+                    };
+                    emitted.push(Emitted::Request(HttpRequest { session: self.id.clone(), index, request }));
+                }
+                ParserOutput::Response { response, answers } => {
+                    let response = Arc::new(response);
+                    emitted.push(Emitted::Response(HttpResponse {
+                        session: self.id.clone(),
+                        request_index: answers,
+                        response: Arc::clone(&response),
+                    }));
+                    if let Some(entry) = answers.and_then(|i| self.entries.iter_mut().find(|e| e.index == i)) {
+                        if response.is_interim() {
+                            entry.interim.push(response);
+                        } else {
+                            entry.response = Some(response);
+                        }
+                    }
+                }
+                ParserOutput::LostSync if side == 0 => {
+                    if let Some(parsers) = self.parsers.as_mut() {
+                        parsers[1].expect(Expect::Barrier);
+                    }
+                }
+                ParserOutput::LostSync | ParserOutput::PairingLost => self.lose_pairing(),
+                ParserOutput::Upgraded => {
+                    self.phase = Phase::Upgraded;
+                    shared.counts.upgraded_sessions += 1;
+                }
+            }
+            self.drain(emitted);
+        }
+    }
+
+    /// Responses can no longer be matched to the requests waiting now.
+    fn lose_pairing(&mut self) {
+        self.unpaired = true;
+        for entry in self.entries.iter_mut() {
+            if entry.response.is_none() {
+                entry.unpairable = true;
+            }
+        }
+        if let Some(parsers) = self.parsers.as_mut() {
+            parsers[1].clear_expectations();
+        }
+    }
+
+    /// Emits, in request order, every exchange that is settled.
+    fn drain(&mut self, emitted: &mut Vec<Emitted>) {
+        while let Some(front) = self.entries.front() {
+            let settled = front.request.is_some() && (front.response.is_some() || front.unpairable);
+            if !settled {
+                break;
+            }
+            let Some(entry) = self.entries.pop_front() else { break };
+            let Some(request) = entry.request else { continue };
+            emitted.push(Emitted::Transaction(HttpTransaction::new(
+                self.id.clone(),
+                entry.index,
+                request,
+                entry.response,
+                entry.interim,
+            )));
+        }
+    }
+}
+
+enum Classified {
+    Start(Role),
+    NeedMore,
+    Neither,
+}
+
+fn classify(bytes: &[u8]) -> Classified {
+    let request = start_check(Role::Request, bytes);
+    let response = start_check(Role::Response, bytes);
+    match (request, response) {
+        (StartCheck::Valid, _) => Classified::Start(Role::Request),
+        (_, StartCheck::Valid) => Classified::Start(Role::Response),
+        (StartCheck::NeedMore, _) | (_, StartCheck::NeedMore) => Classified::NeedMore,
+        _ => Classified::Neither,
+    }
+}
+
+enum Scan {
+    /// A message of this role starts at this index.
+    Start(Role, usize),
+    /// Nothing yet, but the bytes from here may begin a message.
+    Tail(usize),
+    Nothing,
+}
+
+/// Looks for a message start at the beginning of `data` or of any line in it.
+fn scan(data: &[u8]) -> Scan {
+    let mut candidate = Some(0usize);
+    while let Some(at) = candidate {
+        let Some(tail) = data.get(at..) else { break };
+        if tail.is_empty() {
+            break;
+        }
+        match classify(tail) {
+            Classified::Start(role) => return Scan::Start(role, at),
+            Classified::NeedMore if tail.len() < 16 => return Scan::Tail(at),
+            _ => candidate = tail.iter().position(|b| *b == b'\n').map(|n| at + n + 1),
+        }
+    }
+    Scan::Nothing
+}
