@@ -1,1 +1,308 @@
-//! Work in progress.
+//! The `netanalysis` command line, as a library so other binaries can call it.
+//!
+//! `netanalysis [OPTIONS] [PLUGIN[,key=value]...] <CAPTURE>` reads a capture file (or
+//! `-` for standard input), loads the named plugins (TCP always), dispatches every packet
+//! through them and prints a summary. A binary of your own that links extra plugin crates
+//! gets them on the command line and in `--list` by calling [`main`]:
+//!
+//! ```no_run
+//! use my_plugins as _; // links the crate, so its plugins register themselves
+//! # mod my_plugins {}
+//! fn main() -> std::process::ExitCode {
+//!     netanalysis_cli::main()
+//! }
+//! ```
+//!
+//! Exit status: 0 when the run completed (bad packets inside a capture are counted and
+//! warned about, not failures); 1 when a plugin failed or panicked; 2 for usage errors
+//! and file-level input errors (missing, unreadable, not a capture, cut short).
+#![forbid(unsafe_code)]
+
+mod args;
+mod plugins;
+mod report;
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use netanalysis_capture::CaptureReader;
+use netanalysis_core::{Dispatcher, Fault, FaultKind, ListenerError, Registry, RunSummary, Summary};
+
+pub use args::Args;
+pub use plugins::BUNDLED;
+
+/// Exit status when the run completed.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when a plugin failed or panicked.
+pub const EXIT_PLUGIN_FAILED: u8 = 1;
+/// Exit status for usage errors and file-level input errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs the command with the process's arguments and returns its exit status; prints
+/// every error as one line on stderr.
+pub fn main() -> ExitCode {
+    run(std::env::args_os())
+}
+
+/// Runs the command with `args` (the first is the program name).
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(err) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match execute(&args) {
+        Ok(status) => ExitCode::from(status),
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
+        Err(err) => {
+            eprintln!("netanalysis: {err:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || matches!(cause.downcast_ref::<ListenerError>(), Some(ListenerError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn fault_is_broken_pipe(fault: &Fault) -> bool {
+    matches!(&fault.kind, FaultKind::Failed(ListenerError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// The listeners of a run, built from the command line.
+struct Pipeline {
+    dispatcher: Dispatcher,
+    json_on_stdout: bool,
+}
+
+fn build_pipeline(args: &Args, registry: &Registry, plugin_specs: &[String]) -> anyhow::Result<Pipeline> {
+    let mut chosen = Vec::new();
+    for spec in plugin_specs {
+        let (plugin, config) = registry.parse(spec)?;
+        if chosen.iter().any(|(p, _): &(&netanalysis_core::Plugin, _)| p.name == plugin.name) {
+            bail!("plugin {} is named twice; give all its options in one argument", plugin.name);
+        }
+        chosen.push((plugin, config));
+    }
+    if args.json && !chosen.iter().any(|(p, _)| p.name == "JsonLog") {
+        chosen.push(registry.parse("JsonLog")?);
+    }
+    if !args.decode_only {
+        // TCP is loaded even when not named, and every plugin's requirements before it.
+        let mut required: Vec<&str> = vec!["TCP"];
+        for (plugin, _) in &chosen {
+            required.extend(plugin.requires.iter().copied());
+        }
+        for name in required {
+            if !chosen.iter().any(|(p, _)| p.name == name) {
+                let (plugin, config) = registry.parse(name)?;
+                chosen.insert(0, (plugin, config));
+            }
+        }
+    } else if !chosen.is_empty() && chosen.iter().any(|(p, _)| p.name != "JsonLog") {
+        bail!("--decode-only runs no plugins; drop the plugin arguments");
+    }
+
+    let json_on_stdout =
+        chosen.iter().any(|(p, c)| p.name == "JsonLog" && matches!(c.text("out"), Ok(None) | Ok(Some("-"))));
+    let mut builder = Dispatcher::builder();
+    let trace: Box<dyn Write + Send> = if !json_on_stdout {
+        Box::new(io::BufWriter::new(io::stdout()))
+    } else if args.quiet {
+        Box::new(io::sink())
+    } else {
+        Box::new(io::stderr())
+    };
+    builder.trace_to(trace);
+    for (plugin, config) in chosen {
+        let listener = (plugin.build)(&config)?;
+        builder.add(plugin.name, plugin.position, listener)?;
+    }
+    Ok(Pipeline { dispatcher: builder.build(), json_on_stdout })
+}
+
+/// Prints faults as they happen: each listener's first few, then only counts.
+#[derive(Default)]
+struct FaultPrinter {
+    printed: Vec<(String, usize)>,
+    broken_pipe: bool,
+    strict_stop: bool,
+}
+
+impl FaultPrinter {
+    const PER_LISTENER: usize = 10;
+
+    fn handle(&mut self, dispatcher: &mut Dispatcher, strict: bool) {
+        for fault in dispatcher.take_faults() {
+            if fault_is_broken_pipe(&fault) {
+                self.broken_pipe = true;
+                continue;
+            }
+            if strict {
+                self.strict_stop = true;
+            }
+            let count = match self.printed.iter_mut().find(|(name, _)| *name == fault.listener) {
+                Some((_, count)) => count,
+                None => {
+                    self.printed.push((fault.listener.clone(), 0));
+                    &mut self.printed.last_mut().expect("just pushed").1
+                }
+            };
+            *count += 1;
+            if *count <= Self::PER_LISTENER {
+                eprintln!("netanalysis: {fault}");
+            } else if *count == Self::PER_LISTENER + 1 {
+                eprintln!("netanalysis: {}: further errors are counted in the summary, not shown", fault.listener);
+            }
+        }
+    }
+}
+
+fn execute(args: &Args) -> anyhow::Result<u8> {
+    let registry = Registry::from_inventory()?;
+    if args.list {
+        print!("{}", registry.list_text());
+        return Ok(EXIT_OK);
+    }
+    netanalysis_core::quiet_listener_panics();
+
+    let (plugin_specs, capture) = args.split_items()?;
+    let Pipeline { mut dispatcher, json_on_stdout } = build_pipeline(args, &registry, &plugin_specs)?;
+
+    let mut reader = open_source(args, capture.as_deref())?;
+    let stop = reader.stop_handle();
+    {
+        let stop = Arc::clone(&stop);
+        // Ctrl-C ends the run cleanly: teardown flushes open sessions. A second one kills.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let source_name = capture.clone().unwrap_or_else(|| format!("live:{}", args.live.clone().unwrap_or_default()));
+    let started = Instant::now();
+    let mut progress = report::Progress::new(
+        !args.quiet
+            && !json_on_stdout_blocks_progress(json_on_stdout)
+            && io::stderr().is_terminal()
+            && args.live.is_none(),
+        capture.as_deref().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len()),
+    );
+    let mut faults = FaultPrinter::default();
+
+    dispatcher.setup();
+    faults.handle(&mut dispatcher, args.strict);
+    let mut read_error = None;
+    let mut n: u64 = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) || faults.broken_pipe || faults.strict_stop {
+            break;
+        }
+        match reader.next_packet() {
+            Ok(Some(packet)) => {
+                dispatcher.dispatch_packet(&packet);
+                if dispatcher.fault_count() > 0 {
+                    faults.handle(&mut dispatcher, args.strict);
+                }
+            }
+            Ok(None) => break,
+            Err(err) => {
+                read_error = Some(err);
+                break;
+            }
+        }
+        n += 1;
+        if n % 4096 == 0 {
+            for warning in reader.take_warnings() {
+                if !args.quiet {
+                    progress.suspend(|| eprintln!("netanalysis: warning: {source_name}: {warning}"));
+                }
+            }
+            progress.update(reader.stats().capture_bytes, reader.stats().packets_read);
+        }
+    }
+    progress.finish();
+    if faults.broken_pipe {
+        return Ok(EXIT_OK);
+    }
+    for warning in reader.take_warnings() {
+        if !args.quiet {
+            eprintln!("netanalysis: warning: {source_name}: {warning}");
+        }
+    }
+
+    dispatcher.teardown();
+    faults.handle(&mut dispatcher, args.strict);
+
+    let elapsed = started.elapsed();
+    let mut summary = Summary::new();
+    reader.report(&mut summary);
+    dispatcher.report(&mut summary);
+    summary.add("plugin_errors", dispatcher.fault_count() as u64);
+    summary.set_float("elapsed_seconds", elapsed.as_secs_f64());
+    let bytes = summary.count("capture_bytes");
+    summary.set_float(
+        "mb_per_second",
+        if elapsed.as_secs_f64() > 0.0 { bytes as f64 / 1e6 / elapsed.as_secs_f64() } else { 0.0 },
+    );
+    if !args.quiet {
+        report::print_summary(&source_name, &summary);
+    }
+    dispatcher.dispatch_event(RunSummary { summary });
+    faults.handle(&mut dispatcher, args.strict);
+    if let Err(err) = dispatcher.flush_trace() {
+        if err.kind() != io::ErrorKind::BrokenPipe {
+            return Err(err).context("cannot write trace output");
+        }
+    }
+    if faults.broken_pipe {
+        return Ok(EXIT_OK);
+    }
+
+    if let Some(err) = read_error {
+        eprintln!("netanalysis: {err}");
+        return Ok(EXIT_USAGE);
+    }
+    Ok(if dispatcher.fault_count() > 0 { EXIT_PLUGIN_FAILED } else { EXIT_OK })
+}
+
+/// The progress bar shares stderr with trace lines when the JSON log owns stdout; it
+/// stays off then, so the two never interleave.
+fn json_on_stdout_blocks_progress(json_on_stdout: bool) -> bool {
+    json_on_stdout
+}
+
+fn open_source(args: &Args, capture: Option<&str>) -> anyhow::Result<CaptureReader> {
+    let mut reader = match (&args.live, capture) {
+        (Some(iface), _) => CaptureReader::live(iface, args.filter.as_deref())?,
+        (None, Some(path)) => CaptureReader::open(Path::new(path))?,
+        (None, None) => bail!("no capture given: name a capture file, - for standard input, or --live IFACE"),
+    };
+    if args.live.is_none() {
+        if let Some(filter) = &args.filter {
+            reader.set_filter(filter)?;
+        }
+    }
+    if args.follow || args.follow_idle.is_some() {
+        reader.set_follow(args.follow_idle.map(std::time::Duration::from_secs_f64));
+    }
+    Ok(reader)
+}

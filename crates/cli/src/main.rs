@@ -1,1 +1,5 @@
-fn main() {}
+//! The `netanalysis` command.
+
+fn main() -> std::process::ExitCode {
+    netanalysis_cli::main()
+}
