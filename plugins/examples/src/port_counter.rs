@@ -1,0 +1,328 @@
+//! PortCounter: payload bytes per direction of each conversation, largest first.
+//!
+//! The original's counting example: it listens all run long, keeps one count per
+//! `from -> to` pair of endpoints, and reports at teardown.
+//!
+//! # Listens for
+//!
+//! `tcp_monologue` ([`TcpMonologue`]): adds the monologue's bytes (reassembled payload,
+//! holes excluded) and one monologue to the count of its `from -> to` pair.
+//!
+//! # Emits
+//!
+//! At teardown, after TCP has flushed the sessions still open, one [`PortCount`]
+//! (`port_count`) per pair, largest first (ties by sender, then receiver). JSON:
+//! `rank` (from 1), `from`, `to`, `bytes`, `monologues`. They are emitted in batches of
+//! 1,000, each batch its own frame, so no event budget is exceeded however many pairs
+//! there are.
+//!
+//! And a table on the trace output, in the same order:
+//!
+//! ```text
+//!        bytes monologues  from -> to
+//!        17643          4  10.88.0.1:80 -> 10.88.0.2:41001
+//!         2442          2  10.88.0.1:80 -> 10.88.0.2:41002
+//! ```
+//!
+//! The run summary gets `port_counter_pairs` and `port_counter_bytes`.
+//!
+//! # Configuration
+//!
+//! `top` (number, default 0): print only the first `top` rows of the table (0: all).
+//! Every pair is still emitted as an event.
+//!
+//! # Example
+//!
+//! `netanalysis PortCounter,top=10 capture.pcap`, or `cargo run --example port_counter`.
+
+use std::collections::HashMap;
+
+use netanalysis_core::{
+    AnyEvent, Config, ConfigError, Context, Endpoint, Event, Flow, JsonEvent, JsonObject, Listener, ListenerResult,
+    OptionKind, OptionSpec, Plugin, Subscriptions, Summary,
+};
+use netanalysis_tcp::TcpMonologue;
+
+/// The options of the `PortCounter` plugin.
+pub const PORT_COUNTER_OPTIONS: &[OptionSpec] = &[OptionSpec {
+    name: "top",
+    kind: OptionKind::Uint,
+    default: Some("0"),
+    help: "rows of the table printed at the end (0: all)",
+}];
+
+/// Pairs emitted per teardown frame.
+const BATCH: usize = 1_000;
+
+/// The bytes one endpoint sent another over the whole run: emitted by PortCounter at
+/// teardown, one per pair, largest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortCount {
+    /// Position in the table, from 1.
+    pub rank: u64,
+    /// Sender.
+    pub from: Endpoint,
+    /// Receiver.
+    pub to: Endpoint,
+    /// Payload bytes reassembled from `from` to `to`.
+    pub bytes: u64,
+    /// Monologues from `from` to `to`.
+    pub monologues: u64,
+}
+
+impl Event for PortCount {
+    const NAME: &'static str = "port_count";
+}
+
+impl JsonEvent for PortCount {
+    fn write_json(&self, out: &mut JsonObject<'_>) {
+        out.u64("rank", self.rank)
+            .display("from", self.from)
+            .display("to", self.to)
+            .u64("bytes", self.bytes)
+            .u64("monologues", self.monologues);
+    }
+}
+
+netanalysis_core::json_event!(PortCount);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    bytes: u64,
+    monologues: u64,
+}
+
+/// The `PortCounter` plugin's listener (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct PortCounter {
+    counts: HashMap<(Endpoint, Endpoint), Tally>,
+    /// The final table, built at the first teardown call.
+    ranked: Option<Vec<PortCount>>,
+    /// Rows of `ranked` already emitted.
+    emitted: usize,
+    top: Option<usize>,
+}
+
+impl PortCounter {
+    /// A counter that prints every row.
+    pub fn new() -> PortCounter {
+        PortCounter::default()
+    }
+
+    /// A counter that prints only the first `top` rows (every pair is still emitted).
+    pub fn with_top(top: usize) -> PortCounter {
+        PortCounter { top: Some(top), ..PortCounter::default() }
+    }
+
+    /// Builds the listener from its checked options: the registry's `build`.
+    pub fn build(cfg: &Config) -> Result<Box<dyn Listener>, ConfigError> {
+        Ok(Box::new(match cfg.u64("top")? {
+            None | Some(0) => PortCounter::new(),
+            Some(top) => PortCounter::with_top(usize::try_from(top).unwrap_or(usize::MAX)),
+        }))
+    }
+
+    /// The counts so far, largest first (ties by sender, then receiver).
+    pub fn ranking(&self) -> Vec<PortCount> {
+        let mut rows: Vec<PortCount> = self
+            .counts
+            .iter()
+            .map(|(&(from, to), tally)| PortCount {
+                rank: 0,
+                from,
+                to,
+                bytes: tally.bytes,
+                monologues: tally.monologues,
+            })
+            .collect();
+        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.from.cmp(&b.from)).then(a.to.cmp(&b.to)));
+        for (rank, row) in (1..).zip(rows.iter_mut()) {
+            row.rank = rank;
+        }
+        rows
+    }
+}
+
+impl Listener for PortCounter {
+    fn subscribe(&self, subs: &mut Subscriptions) {
+        subs.event::<TcpMonologue>();
+    }
+
+    fn on_event(&mut self, event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
+        if let Some(monologue) = event.downcast_ref::<TcpMonologue>() {
+            let tally = self.counts.entry((monologue.from, monologue.to)).or_default();
+            tally.bytes = tally.bytes.saturating_add(monologue.data.len());
+            tally.monologues += 1;
+        }
+        Ok(())
+    }
+
+    fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
+        if self.ranked.is_none() {
+            self.ranked = Some(self.ranking());
+            self.emitted = 0;
+            ctx.trace(format_args!("{:>12} {:>10}  from -> to", "bytes", "monologues"))?;
+        }
+        let rows = self.ranked.as_deref().unwrap_or_default();
+        let end = self.emitted.saturating_add(BATCH).min(rows.len());
+        let shown = self.top.unwrap_or(usize::MAX);
+        for row in rows.get(self.emitted..end).unwrap_or_default() {
+            if usize::try_from(row.rank).is_ok_and(|rank| rank <= shown) {
+                ctx.trace(format_args!("{:>12} {:>10}  {} -> {}", row.bytes, row.monologues, row.from, row.to))?;
+            }
+            ctx.emit(row.clone());
+        }
+        self.emitted = end;
+        Ok(if end < rows.len() { Flow::More } else { Flow::Done })
+    }
+
+    fn report(&self, summary: &mut Summary) {
+        summary.add("port_counter_pairs", self.counts.len() as u64);
+        summary.add("port_counter_bytes", self.counts.values().fold(0u64, |sum, t| sum.saturating_add(t.bytes)));
+    }
+}
+
+netanalysis_core::inventory::submit! {
+    Plugin {
+        name: "PortCounter",
+        summary: "payload bytes per from -> to pair, printed largest first at the end (port_count)",
+        options: PORT_COUNTER_OPTIONS,
+        build: PortCounter::build,
+        ..Plugin::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use netanalysis_core::{Dispatcher, JsonOptions, Position};
+
+    use super::*;
+    use crate::testing::{micros, monologue, TraceBuffer};
+
+    /// Keeps every `port_count` it receives.
+    #[derive(Default)]
+    struct Counts(Arc<Mutex<Vec<PortCount>>>);
+
+    impl Listener for Counts {
+        fn subscribe(&self, subs: &mut Subscriptions) {
+            subs.event::<PortCount>();
+        }
+        fn on_event(&mut self, event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
+            if let Some(count) = event.downcast_ref::<PortCount>() {
+                self.0.lock().map_err(|_| netanalysis_core::ListenerError::msg("poisoned"))?.push(count.clone());
+            }
+            Ok(())
+        }
+    }
+
+    fn run(
+        counter: PortCounter,
+        monologues: Vec<netanalysis_tcp::TcpMonologue>,
+    ) -> (Vec<String>, Vec<PortCount>, Summary) {
+        let counts = Counts::default();
+        let received = counts.0.clone();
+        let trace = TraceBuffer::default();
+        let mut builder = Dispatcher::builder();
+        builder.trace_to(Box::new(trace.clone()));
+        builder.add("PortCounter", None, Box::new(counter)).unwrap();
+        builder.add("Counts", Some(Position::Last), Box::new(counts)).unwrap();
+        let mut dispatcher = builder.build();
+        dispatcher.setup();
+        for monologue in monologues {
+            dispatcher.dispatch_event(monologue);
+        }
+        dispatcher.teardown();
+        assert!(dispatcher.take_faults().is_empty());
+        let mut summary = Summary::new();
+        dispatcher.report(&mut summary);
+        let received = received.lock().unwrap().clone();
+        (trace.lines(), received, summary)
+    }
+
+    fn conversation() -> Vec<netanalysis_tcp::TcpMonologue> {
+        let t = micros(1, 0);
+        vec![
+            monologue("10.0.0.1:40000", "10.0.0.9:80", 1, b"GET / HTTP/1.1\r\n\r\n", t, t),
+            monologue("10.0.0.9:80", "10.0.0.1:40000", 2, &[b'x'; 300], t, t),
+            monologue("10.0.0.1:40000", "10.0.0.9:80", 3, b"GET /a HTTP/1.1\r\n\r\n", t, t),
+            monologue("10.0.0.9:80", "10.0.0.1:40000", 4, &[b'y'; 200], t, t),
+            monologue("10.0.0.2:40001", "10.0.0.9:80", 1, &[b'z'; 37], t, t),
+        ]
+    }
+
+    #[test]
+    fn pairs_are_printed_and_emitted_largest_first() {
+        let (lines, counts, summary) = run(PortCounter::new(), conversation());
+        assert_eq!(
+            lines,
+            [
+                "       bytes monologues  from -> to",
+                "         500          2  10.0.0.9:80 -> 10.0.0.1:40000",
+                "          37          2  10.0.0.1:40000 -> 10.0.0.9:80",
+                "          37          1  10.0.0.2:40001 -> 10.0.0.9:80",
+            ]
+        );
+        let summary_of = |c: &PortCount| (c.rank, c.from.to_string(), c.to.to_string(), c.bytes, c.monologues);
+        assert_eq!(
+            counts.iter().map(summary_of).collect::<Vec<_>>(),
+            [
+                (1, "10.0.0.9:80".to_owned(), "10.0.0.1:40000".to_owned(), 500, 2),
+                (2, "10.0.0.1:40000".to_owned(), "10.0.0.9:80".to_owned(), 37, 2),
+                (3, "10.0.0.2:40001".to_owned(), "10.0.0.9:80".to_owned(), 37, 1),
+            ]
+        );
+        assert_eq!(summary.count("port_counter_pairs"), 3);
+        assert_eq!(summary.count("port_counter_bytes"), 574);
+    }
+
+    #[test]
+    fn top_limits_the_table_but_not_the_events() {
+        let (lines, counts, _) = run(PortCounter::with_top(1), conversation());
+        assert_eq!(lines.len(), 2);
+        assert_eq!(counts.len(), 3);
+    }
+
+    #[test]
+    fn no_traffic_prints_only_the_header() {
+        let (lines, counts, summary) = run(PortCounter::new(), Vec::new());
+        assert_eq!(lines, ["       bytes monologues  from -> to"]);
+        assert!(counts.is_empty());
+        assert_eq!(summary.count("port_counter_pairs"), 0);
+    }
+
+    #[test]
+    fn many_pairs_are_emitted_in_batches_within_the_budget() {
+        let t = micros(1, 0);
+        let monologues: Vec<_> = (0..2_500u32)
+            .map(|n| {
+                let from = format!("10.1.{}.{}:1000", n / 250, n % 250);
+                let from: &'static str = Box::leak(from.into_boxed_str());
+                monologue(from, "10.0.0.9:80", 1, b"hello", t, t)
+            })
+            .collect();
+        let (lines, counts, summary) = run(PortCounter::with_top(5), monologues);
+        assert_eq!(lines.len(), 6);
+        assert_eq!(counts.len(), 2_500);
+        assert_eq!(counts.last().map(|c| c.rank), Some(2_500));
+        assert_eq!(summary.count("port_counter_bytes"), 12_500);
+    }
+
+    #[test]
+    fn port_count_json_has_flat_fields() {
+        let count = PortCount {
+            rank: 1,
+            from: crate::testing::endpoint("10.0.0.9:80"),
+            to: crate::testing::endpoint("10.0.0.1:40000"),
+            bytes: 500,
+            monologues: 2,
+        };
+        let mut line = String::new();
+        let mut out = JsonObject::begin(&mut line, JsonOptions::default());
+        count.write_json(&mut out);
+        out.end();
+        assert_eq!(line, r#"{"rank":1,"from":"10.0.0.9:80","to":"10.0.0.1:40000","bytes":500,"monologues":2}"#);
+        assert!(netanalysis_core::JsonSchema::registered().iter().any(|s| s.name == "port_count"));
+    }
+}
