@@ -1,0 +1,279 @@
+//! The `netanalysis` command as users run it: exit codes, messages, `--list`, `--json`,
+//! trace routing, faulty plugins, and a plugin of one's own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use netanalysis_core::{
+    inventory, AnyEvent, Config, ConfigError, Context, Event, JsonEvent, JsonObject, Listener, ListenerError,
+    ListenerResult, OptionKind, OptionSpec, Packet, Plugin, Subscriptions,
+};
+use netanalysis_test_support::{Side, TcpFlow};
+
+// The custom-plugin example, compiled into this test binary: its plugin registers
+// itself here exactly as it does in the example's own binary.
+#[allow(dead_code)]
+#[path = "../../../examples/custom_plugin.rs"]
+mod custom_plugin;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netanalysis"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the netanalysis binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One keep-alive HTTP session with two exchanges, closed by FINs: 15 packets.
+fn http_capture(dir: &Path) -> PathBuf {
+    let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:80");
+    flow.handshake()
+        .send(Side::Client, b"GET /a HTTP/1.1\r\nHost: example\r\n\r\n")
+        .send(Side::Server, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        .send(Side::Client, b"GET /b HTTP/1.1\r\nHost: example\r\n\r\n")
+        .send_segments(Side::Server, b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found", 10)
+        .close();
+    let path = dir.join("http.pcap");
+    std::fs::write(&path, flow.to_pcap()).unwrap();
+    path
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}")))
+        .collect()
+}
+
+#[test]
+fn list_shows_every_bundled_plugin_with_its_options() {
+    let out = run(&["--list"]);
+    assert!(out.status.success());
+    let listing = text(&out.stdout);
+    for name in netanalysis_cli::BUNDLED {
+        assert!(listing.lines().any(|l| l.split_whitespace().next() == Some(name)), "--list lacks {name}:\n{listing}");
+    }
+    assert!(listing.contains("max_session_size"), "TCP's options are listed");
+}
+
+#[test]
+fn json_output_parses_line_by_line_and_ends_with_a_matching_run_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = http_capture(dir.path());
+    let out = run(&["--quiet", "--json", "HTTP", capture.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "--quiet prints nothing: {}", text(&out.stderr));
+    let events = json_lines(&out.stdout);
+    let count = |name: &str| events.iter().filter(|e| e["event"] == name).count() as u64;
+    let summary = events.last().expect("at least the summary");
+    assert_eq!(summary["event"], "run_summary");
+    assert_eq!(summary["packets_read"], 15);
+    assert_eq!(summary["tcp_sessions"], count("tcp_session_start"));
+    assert_eq!(summary["tcp_monologues"], count("tcp_monologue"));
+    assert_eq!(count("tcp_monologue"), 4);
+    for event in &events {
+        assert!(event["ts"].as_str().is_some_and(|ts| ts.contains('.')), "ts is a decimal string: {event}");
+    }
+}
+
+#[test]
+fn trace_lines_go_to_stderr_when_json_owns_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = http_capture(dir.path());
+    let out = run(&["--json", "TCP,v=2", capture.to_str().unwrap()]);
+    assert!(out.status.success());
+    json_lines(&out.stdout); // every stdout line is JSON
+    assert!(text(&out.stderr).contains("tcp_monologue"), "trace lines on stderr: {}", text(&out.stderr));
+
+    let out = run(&["--quiet", "TCP,v=2", capture.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("tcp_monologue"), "without --json, trace lines go to stdout");
+}
+
+#[test]
+fn reads_a_capture_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(http_capture(dir.path())).unwrap();
+    let mut child =
+        bin().args(["--quiet", "--json", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(json_lines(&out.stdout).last().unwrap()["packets_read"], 15);
+}
+
+#[test]
+fn file_errors_are_one_line_naming_the_file_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pcap");
+    let out = run(&[missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("nope.pcap"), "{err}");
+
+    let not_capture = dir.path().join("notes.txt");
+    std::fs::write(&not_capture, b"these are not packets, just some words\n").unwrap();
+    let out = run(&[not_capture.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("notes.txt"), "{err}");
+}
+
+#[test]
+fn a_cut_short_file_is_analysed_up_to_the_cut_then_reported_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(http_capture(dir.path())).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() - 20]).unwrap();
+    let out = run(&["--json", "HTTP", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let events = json_lines(&out.stdout);
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "run_summary", "teardown and the summary still ran");
+    assert_eq!(summary["packets_read"], 14, "every packet before the cut was analysed");
+    assert!(events.iter().any(|e| e["event"] == "tcp_session_end"), "open sessions were flushed");
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains("cut.pcap") && last.contains("cut short"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_suggestion() {
+    let out = run(&["HTPT,v=1", "x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "netanalysis: unknown plugin `HTPT` (did you mean `HTTP`?); valid plugins: \
+         Example1, Example2, Example3, HTTP, JsonLog, PortCounter, TCP"
+    );
+    let out = run(&["TCP,v", "x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("needs a value (v=...)"));
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no capture given"));
+}
+
+// ---- In-process runs, with plugins registered in this test binary ----
+
+#[derive(Debug)]
+struct Milestone {
+    packet: u64,
+}
+impl Event for Milestone {
+    const NAME: &'static str = "milestone";
+}
+impl JsonEvent for Milestone {
+    fn write_json(&self, out: &mut JsonObject<'_>) {
+        out.u64("packet", self.packet);
+    }
+}
+netanalysis_core::json_event!(Milestone);
+
+/// Emits a plugin-defined event every `every` packets; panics or fails on request.
+struct Milestones {
+    every: u64,
+    panic_at: Option<u64>,
+    fail_at: Option<u64>,
+}
+
+impl Listener for Milestones {
+    fn subscribe(&self, subs: &mut Subscriptions) {
+        subs.packets();
+    }
+    fn on_packet(&mut self, packet: &Packet<'_>, ctx: &mut Context<'_>) -> ListenerResult {
+        if Some(packet.number) == self.panic_at {
+            panic!("deliberate panic at packet {}", packet.number);
+        }
+        if Some(packet.number) == self.fail_at {
+            return Err(ListenerError::msg("deliberate failure"));
+        }
+        if packet.number % self.every == 0 {
+            ctx.emit(Milestone { packet: packet.number });
+        }
+        Ok(())
+    }
+}
+
+fn build_milestones(cfg: &Config) -> Result<Box<dyn Listener>, ConfigError> {
+    let every = cfg.u64("every")?.unwrap_or(1).max(1);
+    Ok(Box::new(Milestones { every, panic_at: cfg.u64("panic_at")?, fail_at: cfg.u64("fail_at")? }))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "Milestones",
+        summary: "test plugin: a milestone event every N packets",
+        options: &[
+            OptionSpec { name: "every", kind: OptionKind::Uint, default: Some("5"), help: "packets between milestones" },
+            OptionSpec { name: "panic_at", kind: OptionKind::Uint, default: None, help: "panic at this packet" },
+            OptionSpec { name: "fail_at", kind: OptionKind::Uint, default: None, help: "fail at this packet" },
+        ],
+        build: build_milestones,
+        ..Plugin::DEFAULT
+    }
+}
+
+fn run_in_process(args: &[&str]) -> std::process::ExitCode {
+    netanalysis_cli::run(std::iter::once("netanalysis").chain(args.iter().copied()))
+}
+
+#[test]
+fn json_log_writes_a_plugin_defined_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = http_capture(dir.path());
+    let log = dir.path().join("events.jsonl");
+    let log_arg = format!("JsonLog,out={}", log.display());
+    let status = run_in_process(&["--quiet", "Milestones,every=5", &log_arg, capture.to_str().unwrap()]);
+    assert_eq!(status, std::process::ExitCode::SUCCESS);
+    let events = json_lines(&std::fs::read(&log).unwrap());
+    let milestones: Vec<u64> =
+        events.iter().filter(|e| e["event"] == "milestone").map(|e| e["packet"].as_u64().unwrap()).collect();
+    assert_eq!(milestones, [5, 10, 15]);
+}
+
+#[test]
+fn a_panicking_plugin_is_disabled_the_run_completes_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = http_capture(dir.path());
+    let log = dir.path().join("events.jsonl");
+    let log_arg = format!("JsonLog,out={}", log.display());
+    let status = run_in_process(&["--quiet", "Milestones,every=1,panic_at=3", &log_arg, capture.to_str().unwrap()]);
+    assert_eq!(status, std::process::ExitCode::from(1));
+    let events = json_lines(&std::fs::read(&log).unwrap());
+    let milestones = events.iter().filter(|e| e["event"] == "milestone").count();
+    assert_eq!(milestones, 2, "milestones 1 and 2, then the plugin was disabled");
+    let summary = events.last().unwrap();
+    assert_eq!(summary["packets_read"], 15, "the others carried on to the end");
+    assert_eq!(summary["plugin_errors"], 1);
+}
+
+#[test]
+fn a_failing_plugin_is_reported_and_strict_stops_at_the_first_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = http_capture(dir.path());
+    let log = dir.path().join("events.jsonl");
+    let log_arg = format!("JsonLog,out={}", log.display());
+    let status = run_in_process(&["--quiet", "Milestones,fail_at=2", &log_arg, capture.to_str().unwrap()]);
+    assert_eq!(status, std::process::ExitCode::from(1));
+    assert_eq!(json_lines(&std::fs::read(&log).unwrap()).last().unwrap()["packets_read"], 15);
+
+    let status = run_in_process(&["--quiet", "--strict", "Milestones,fail_at=2", &log_arg, capture.to_str().unwrap()]);
+    assert_eq!(status, std::process::ExitCode::from(1));
+    assert_eq!(json_lines(&std::fs::read(&log).unwrap()).last().unwrap()["packets_read"], 2, "stopped at packet 2");
+}
+
+#[test]
+fn the_custom_plugin_example_registers_and_runs_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = http_capture(dir.path());
+    let registry = netanalysis_core::Registry::from_inventory().unwrap();
+    assert!(registry.list_text().contains("BigMonologues"));
+    let status = run_in_process(&["--quiet", "BigMonologues,min=10", capture.to_str().unwrap()]);
+    assert_eq!(status, std::process::ExitCode::SUCCESS);
+}
