@@ -1,7 +1,140 @@
-//! TCP session reassembly (work in progress: the events are defined, the reassembler is
-//! being written).
+//! TCP session reassembly: the backbone listener of netanalysis.
+//!
+//! The `TCP` plugin takes the first place in the listener queue, so it sees every
+//! packet before anyone else. It slots each TCP segment into its session, reassembles
+//! both directions (sequence numbers wrapping at 2^32, out-of-order segments buffered,
+//! overlaps resolved by one policy, holes declared instead of stalling) and emits the
+//! events higher-level analysers consume: `tcp_data` as bytes are released and
+//! `tcp_monologue` as one side's turn ends, framed by `tcp_session_start` and
+//! `tcp_session_end`.
+//!
+//! The crate has two layers. [`TcpSession`] is a pure state machine: it takes a
+//! [`Segment`] and returns a [`SegmentOutcome`], a list of [`Action`]s, and knows
+//! nothing of the dispatcher, so it is tested without one. [`TcpReassembler`] is the
+//! listener: the session table, the run-wide limits, trace lines, dump files, and one
+//! event per action.
+//!
+//! # Listens for
+//!
+//! Every packet (`on_packet`); non-TCP packets are ignored.
+//!
+//! # Emits
+//!
+//! Per packet, `tcp_packet` ([`TcpPacket`]) first, annotated with the session id, the
+//! packet's class (`data`, `duplicate`, `future`, `non-data`) and the session's state
+//! after it. Then, per session, in this order:
+//!
+//! - `tcp_session_start` ([`TcpSessionStart`]): on the packet that acknowledges the
+//!   second SYN, or on the first data packet of a session picked up mid-stream
+//!   (`mid_stream` set);
+//! - `tcp_data` ([`TcpData`]): each stretch of in-order bytes of one direction as soon
+//!   as it is released, with its stream offset;
+//! - `tcp_monologue` ([`TcpMonologue`]): one side's bytes until data flows the other
+//!   way, its stream ends, it reaches `max_monologue` (then the next part is
+//!   `continued`) or the session ends; with the holes it contains (`gaps`,
+//!   `missing_bytes`) and the payload the snaplen cut (`uncaptured_bytes`);
+//! - `tcp_stream_end` ([`TcpStreamEnd`]): a direction will carry no more data (its FIN,
+//!   an RST, or the session's end), after its last data and monologue;
+//! - `tcp_session_end` ([`TcpSessionEnd`]): closing handshake (`fin`), reset (`rst`),
+//!   `timeout`, `evicted` or `end_of_input`; last of all.
+//!
+//! The bytes of `tcp_data` and of the monologue are the same memory: each payload is
+//! copied once into a per-direction arena and handed out as shared [`bytes::Bytes`].
+//!
+//! Reassembly policy: the first captured copy of each byte wins (a later copy that
+//! differs is counted in `tcp_conflicting_bytes`); a hole is declared when the peer
+//! acknowledged past it while later data waits (only up to the acknowledgment), when a
+//! buffer cap is reached, when its direction's FIN is acknowledged, or when the session
+//! ends; bytes that arrive after their hole was declared are counted as late, never
+//! emitted; payload cut off by the snaplen is counted as uncaptured, never invented.
+//! Data carried by a SYN (TCP Fast Open) and urgent data are ordinary stream data.
+//!
+//! Session ids are the original's socket-pair key (`ip:port-ip:port`, sorted as
+//! strings), `key#2`, `key#3`, ... for later sessions after a port reuse. A closed
+//! session stays in the table as a tombstone for `idle_timeout`, so its late packets
+//! open no phantom session (their `tcp_packet` has no session) and a reuse gets the
+//! next id.
+//!
+//! # Configuration
+//!
+//! - `v`: trace bitmask, `1` per packet, `2` per monologue, `4` per session.
+//! - `k`: one session key (or id) to trace with every bit.
+//! - `dump=DIR`: write each monologue to `DIR/<session id>.<index>` (an empty file for
+//!   a monologue that only records a hole).
+//! - `max_session_size`: discard a session's packets once the payload bytes already
+//!   taken reach this size, so whole segments are kept up to the one that crosses it;
+//!   discarded bytes are counted (`tcp_bytes_discarded`), not reported as holes.
+//! - `idle_timeout` (default 300 s of capture time), `max_monologue` (default 64 MiB),
+//!   `max_session_buffer` (out-of-order bytes per session, default 8 MiB),
+//!   `max_buffer` (all sessions, default 256 MiB), `max_sessions` (default 500,000;
+//!   the oldest idle session is evicted past it).
+//!
+//! End-of-run counts: `tcp_sessions`, `tcp_monologues`, `tcp_bytes_reassembled`,
+//! `tcp_gaps`, `tcp_missing_bytes`, `tcp_uncaptured_bytes`, `tcp_late_bytes`,
+//! `tcp_conflicting_bytes`, `tcp_segments_dropped`, `tcp_bytes_discarded`,
+//! `tcp_sessions_evicted`, `tcp_sessions_timed_out`, `tcp_late_packets`,
+//! `tcp_stray_packets`.
+//!
+//! # Example
+//!
+//! `netanalysis TCP,v=6,dump=/tmp/monologues capture.pcap` traces sessions and
+//! monologues and writes each monologue to a file. In code, compose it with a
+//! listener of your own:
+//!
+//! ```
+//! use netanalysis_core::*;
+//! use netanalysis_tcp::{TcpMonologue, TcpReassembler};
+//!
+//! #[derive(Default)]
+//! struct Sizes(Vec<u64>);
+//! impl Listener for Sizes {
+//!     fn subscribe(&self, subs: &mut Subscriptions) {
+//!         subs.event::<TcpMonologue>();
+//!     }
+//!     fn on_event(&mut self, event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
+//!         if let Some(monologue) = event.downcast_ref::<TcpMonologue>() {
+//!             self.0.push(monologue.data.len());
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut builder = Dispatcher::builder();
+//! builder.add("TCP", Some(Position::First), Box::new(TcpReassembler::default())).unwrap();
+//! builder.add("Sizes", None, Box::new(Sizes::default())).unwrap();
+//! let mut dispatcher = builder.build();
+//! dispatcher.setup();
+//! // for each decoded packet: dispatcher.dispatch_packet(&packet);
+//! dispatcher.teardown();
+//! let mut summary = Summary::new();
+//! dispatcher.report(&mut summary);
+//! assert_eq!(summary.count("tcp_sessions"), 0);
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod events;
+mod reassembler;
+mod seq;
+mod session;
+mod stream;
+
+#[cfg(test)]
+mod tests;
 
 pub use events::*;
+pub use reassembler::{TcpOptions, TcpReassembler, TCP_OPTIONS};
+pub use seq::SeqNumber;
+pub use session::{Action, Direction, Monologue, Segment, SegmentOutcome, SessionLimits, SessionStats, TcpSession};
+pub use stream::StreamStats;
+
+netanalysis_core::inventory::submit! {
+    netanalysis_core::Plugin {
+        name: "TCP",
+        summary: "reassembles TCP sessions into data, monologues and session events",
+        position: Some(netanalysis_core::Position::First),
+        options: TCP_OPTIONS,
+        build: TcpReassembler::build,
+        ..netanalysis_core::Plugin::DEFAULT
+    }
+}

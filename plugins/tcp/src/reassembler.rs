@@ -1,0 +1,730 @@
+//! The TCP listener: a thin adapter from session outcomes to events.
+//!
+//! It keeps the session table (keyed by [`SocketPair`], so the per-packet lookup
+//! formats nothing), applies the run-wide limits (idle timeout, session cap with
+//! oldest-idle eviction, global buffer cap), writes trace lines and dump files, and
+//! turns each [`Action`] into its event, in order.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use netanalysis_core::{
+    Config, ConfigError, Context, Endpoint, Flow, Listener, ListenerError, ListenerResult, OptionKind, OptionSpec,
+    Packet, SocketPair, Subscriptions, Summary, Timestamp,
+};
+
+use crate::events::{
+    EndReason, PacketClass, SessionId, SessionState, TcpData, TcpMonologue, TcpPacket, TcpSessionEnd, TcpSessionStart,
+    TcpStreamEnd,
+};
+use crate::session::{Action, Direction, Monologue, Segment, SegmentOutcome, SessionLimits, TcpSession};
+use crate::stream::StreamStats;
+
+/// Trace bit: one line per packet.
+const TRACE_PACKETS: u64 = 1;
+/// Trace bit: one line per monologue.
+const TRACE_MONOLOGUES: u64 = 2;
+/// Trace bit: one line per session start and end.
+const TRACE_SESSIONS: u64 = 4;
+/// Sessions examined for idle timeout per packet, so one packet never ends an
+/// unbounded number of sessions within its event budget.
+const SWEEP_PER_PACKET: usize = 64;
+
+/// The TCP plugin's options, as the registry checks them.
+pub const TCP_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "v",
+        kind: OptionKind::Uint,
+        default: Some("0"),
+        help: "trace bitmask: 1 per packet, 2 per monologue, 4 per session",
+    },
+    OptionSpec { name: "k", kind: OptionKind::Text, default: None, help: "trace this one session key verbosely" },
+    OptionSpec {
+        name: "dump",
+        kind: OptionKind::Path,
+        default: None,
+        help: "write each monologue to DIR/<session id>.<index>",
+    },
+    OptionSpec {
+        name: "max_session_size",
+        kind: OptionKind::Size,
+        default: None,
+        help: "discard a session's packets once this many payload bytes were taken",
+    },
+    OptionSpec {
+        name: "idle_timeout",
+        kind: OptionKind::Seconds,
+        default: Some("300"),
+        help: "end a session after this much capture time without a packet",
+    },
+    OptionSpec {
+        name: "max_monologue",
+        kind: OptionKind::Size,
+        default: Some("64M"),
+        help: "emit longer monologues in parts of this size",
+    },
+    OptionSpec {
+        name: "max_session_buffer",
+        kind: OptionKind::Size,
+        default: Some("8M"),
+        help: "out-of-order bytes one session may buffer before declaring holes",
+    },
+    OptionSpec {
+        name: "max_buffer",
+        kind: OptionKind::Size,
+        default: Some("256M"),
+        help: "out-of-order bytes all sessions together may buffer",
+    },
+    OptionSpec {
+        name: "max_sessions",
+        kind: OptionKind::Uint,
+        default: Some("500000"),
+        help: "sessions tracked at once; the oldest idle one is evicted past it",
+    },
+];
+
+/// The run-wide settings of a [`TcpReassembler`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpOptions {
+    /// Trace bitmask (1 per packet, 2 per monologue, 4 per session).
+    pub verbosity: u64,
+    /// One session key to trace with every bit set.
+    pub key: Option<String>,
+    /// Where to write monologues, one file each.
+    pub dump: Option<PathBuf>,
+    /// Per-session limits.
+    pub limits: SessionLimits,
+    /// Idle timeout in capture-time nanoseconds.
+    pub idle_timeout_nanos: u64,
+    /// Out-of-order bytes all sessions may buffer together.
+    pub max_buffer: u64,
+    /// Sessions (and recently closed ones) tracked at once.
+    pub max_sessions: usize,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            verbosity: 0,
+            key: None,
+            dump: None,
+            limits: SessionLimits::default(),
+            idle_timeout_nanos: 300_000_000_000,
+            max_buffer: 256 << 20,
+            max_sessions: 500_000,
+        }
+    }
+}
+
+impl TcpOptions {
+    /// Reads the options from a checked configuration.
+    pub fn from_config(cfg: &Config) -> Result<TcpOptions, ConfigError> {
+        let defaults = TcpOptions::default();
+        let idle = cfg.seconds("idle_timeout")?.unwrap_or(300.0);
+        let max_monologue = cfg.u64("max_monologue")?.unwrap_or(defaults.limits.max_monologue);
+        if max_monologue == 0 {
+            return Err(cfg.invalid("max_monologue must be at least 1 byte"));
+        }
+        let max_sessions = cfg.u64("max_sessions")?.unwrap_or(500_000);
+        if max_sessions == 0 {
+            return Err(cfg.invalid("max_sessions must be at least 1"));
+        }
+        Ok(TcpOptions {
+            verbosity: cfg.u64("v")?.unwrap_or(0),
+            key: cfg.text("k")?.map(str::to_owned),
+            dump: cfg.text("dump")?.map(PathBuf::from),
+            limits: SessionLimits {
+                max_session_size: cfg.u64("max_session_size")?,
+                max_monologue,
+                max_buffered: cfg.u64("max_session_buffer")?.unwrap_or(defaults.limits.max_buffered),
+            },
+            // Seconds to nanoseconds; the float is non-negative and finite (checked by
+            // the parser) and the cast saturates.
+            idle_timeout_nanos: (idle * 1e9) as u64,
+            max_buffer: cfg.u64("max_buffer")?.unwrap_or(defaults.max_buffer),
+            max_sessions: usize::try_from(max_sessions).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// Run-wide counts, reported as flat `tcp_*` keys.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    sessions: u64,
+    monologues: u64,
+    stream: StreamStats,
+    discarded_bytes: u64,
+    evicted: u64,
+    timed_out: u64,
+    late_packets: u64,
+    stray_packets: u64,
+}
+
+impl Totals {
+    fn absorb(&mut self, session: &TcpSession) {
+        let stats = session.stats();
+        let s = &mut self.stream;
+        s.reassembled_bytes += stats.stream.reassembled_bytes;
+        s.gaps += stats.stream.gaps;
+        s.missing_bytes += stats.stream.missing_bytes;
+        s.uncaptured_bytes += stats.stream.uncaptured_bytes;
+        s.late_bytes += stats.stream.late_bytes;
+        s.conflicting_bytes += stats.stream.conflicting_bytes;
+        s.segments_dropped += stats.stream.segments_dropped;
+        self.discarded_bytes += stats.discarded_bytes;
+    }
+}
+
+/// A slot of the session table: a live session, or the tombstone of a closed one that
+/// absorbs late packets and remembers the pair's generation for the next id.
+#[derive(Debug)]
+struct Entry {
+    serial: u64,
+    id: SessionId,
+    generation: u32,
+    session: Option<Box<TcpSession>>,
+    last_seen: Timestamp,
+    /// Trace bits for this session (the `k` option adds every bit).
+    verbosity: u64,
+    buffered: u64,
+}
+
+/// Recency order for idle timeout and eviction; an entry is stale when its session's
+/// serial no longer matches or it has seen packets since (then it is re-queued).
+#[derive(Debug, Clone, Copy)]
+struct Recency {
+    pair: SocketPair,
+    serial: u64,
+    seen: Timestamp,
+}
+
+/// What the emitter needs to know about a session.
+#[derive(Debug, Clone)]
+struct SessionInfo {
+    id: SessionId,
+    pair: SocketPair,
+    client: Endpoint,
+    server: Endpoint,
+    verbosity: u64,
+}
+
+impl SessionInfo {
+    fn endpoints(&self, direction: Direction) -> (Endpoint, Endpoint) {
+        match direction {
+            Direction::ClientToServer => (self.client, self.server),
+            Direction::ServerToClient => (self.server, self.client),
+        }
+    }
+}
+
+/// The TCP listener: reassembles every TCP session of the capture and emits
+/// `tcp_packet`, `tcp_session_start`, `tcp_data`, `tcp_monologue`, `tcp_stream_end` and
+/// `tcp_session_end` (see the crate docs).
+#[derive(Debug)]
+pub struct TcpReassembler {
+    options: TcpOptions,
+    sessions: HashMap<SocketPair, Entry>,
+    recency: VecDeque<Recency>,
+    next_serial: u64,
+    outcome: SegmentOutcome,
+    side_actions: Vec<Action>,
+    buffered_total: u64,
+    totals: Totals,
+    teardown: Option<VecDeque<SocketPair>>,
+}
+
+impl Default for TcpReassembler {
+    fn default() -> Self {
+        TcpReassembler::new(TcpOptions::default())
+    }
+}
+
+impl TcpReassembler {
+    /// A listener with these options.
+    pub fn new(options: TcpOptions) -> TcpReassembler {
+        TcpReassembler {
+            options,
+            sessions: HashMap::new(),
+            recency: VecDeque::new(),
+            next_serial: 0,
+            outcome: SegmentOutcome::default(),
+            side_actions: Vec::new(),
+            buffered_total: 0,
+            totals: Totals::default(),
+            teardown: None,
+        }
+    }
+
+    /// The plugin's build function: reads the checked configuration.
+    pub fn build(cfg: &Config) -> Result<Box<dyn Listener>, ConfigError> {
+        Ok(Box::new(TcpReassembler::new(TcpOptions::from_config(cfg)?)))
+    }
+
+    /// Sessions (live and recently closed) in the table.
+    pub fn tracked_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn info(id: &SessionId, verbosity: u64, session: &TcpSession, pair: SocketPair) -> SessionInfo {
+        SessionInfo { id: id.clone(), pair, client: session.client(), server: session.server(), verbosity }
+    }
+
+    fn verbosity_for(&self, id: &SessionId) -> u64 {
+        match &self.options.key {
+            Some(key) if key == id.key() || key == id.as_str() => {
+                self.options.verbosity | TRACE_PACKETS | TRACE_MONOLOGUES | TRACE_SESSIONS
+            }
+            _ => self.options.verbosity,
+        }
+    }
+
+    /// Inserts a new session for `pair`, the `generation`-th on it.
+    fn open(&mut self, pair: SocketPair, generation: u32, segment: &Segment<'_>) {
+        let id = SessionId::new(&pair, generation);
+        let verbosity = self.verbosity_for(&id);
+        self.next_serial += 1;
+        let serial = self.next_serial;
+        let session = Box::new(TcpSession::new(segment, self.options.limits));
+        self.sessions.insert(
+            pair,
+            Entry { serial, id, generation, session: Some(session), last_seen: segment.ts, verbosity, buffered: 0 },
+        );
+        self.recency.push_back(Recency { pair, serial, seen: segment.ts });
+    }
+
+    /// Turns a live entry into a tombstone, keeping its counts.
+    fn bury(totals: &mut Totals, buffered_total: &mut u64, entry: &mut Entry) {
+        if let Some(session) = entry.session.take() {
+            totals.absorb(&session);
+            *buffered_total = buffered_total.saturating_sub(entry.buffered);
+            entry.buffered = 0;
+        }
+    }
+
+    /// Emits the events of `actions`, in order; writes trace lines and dump files.
+    fn emit_actions(&mut self, ctx: &mut Context<'_>, info: &SessionInfo, actions: &mut Vec<Action>) -> ListenerResult {
+        let mut first_error = None;
+        for action in actions.drain(..) {
+            let result = match action {
+                Action::Started { mid_stream, packet, ts } => {
+                    self.totals.sessions += 1;
+                    let result = if info.verbosity & TRACE_SESSIONS != 0 {
+                        ctx.trace(format_args!(
+                            "tcp_session_start {} client={} server={}{} pkt={}",
+                            info.id,
+                            info.client,
+                            info.server,
+                            if mid_stream { " mid_stream" } else { "" },
+                            packet
+                        ))
+                    } else {
+                        Ok(())
+                    };
+                    ctx.emit(TcpSessionStart {
+                        session: info.id.clone(),
+                        pair: info.pair,
+                        client: info.client,
+                        server: info.server,
+                        mid_stream,
+                        packet,
+                        ts,
+                    });
+                    result
+                }
+                Action::Data { direction, offset, data, packet, ts } => {
+                    let (from, to) = info.endpoints(direction);
+                    ctx.emit(TcpData { session: info.id.clone(), from, to, offset, data, packet, ts });
+                    Ok(())
+                }
+                Action::Monologue(monologue) => {
+                    self.totals.monologues += 1;
+                    let result = self.dump_and_trace(ctx, info, &monologue);
+                    let (from, to) = info.endpoints(monologue.direction);
+                    ctx.emit(TcpMonologue {
+                        session: info.id.clone(),
+                        index: monologue.index,
+                        from,
+                        to,
+                        data: monologue.data,
+                        offset: monologue.offset,
+                        first_packet: monologue.first_packet,
+                        t_start: monologue.t_start,
+                        t_end: monologue.t_end,
+                        packets: monologue.packets,
+                        which_pkts: monologue.which_pkts,
+                        gaps: monologue.gaps,
+                        missing_bytes: monologue.missing_bytes,
+                        uncaptured_bytes: monologue.uncaptured_bytes,
+                        continued: monologue.continued,
+                    });
+                    result
+                }
+                Action::StreamEnd { direction, reason, end_offset, ts } => {
+                    let (from, to) = info.endpoints(direction);
+                    ctx.emit(TcpStreamEnd { session: info.id.clone(), from, to, reason, end_offset, ts });
+                    Ok(())
+                }
+                Action::Ended { reason, packet, ts } => {
+                    let result = if info.verbosity & TRACE_SESSIONS != 0 {
+                        match packet {
+                            Some(n) => ctx.trace(format_args!(
+                                "tcp_session_end {} reason={} pkt={}",
+                                info.id,
+                                reason.as_str(),
+                                n
+                            )),
+                            None => {
+                                ctx.trace(format_args!("tcp_session_end {} reason={} nopkt", info.id, reason.as_str()))
+                            }
+                        }
+                    } else {
+                        Ok(())
+                    };
+                    ctx.emit(TcpSessionEnd { session: info.id.clone(), pair: info.pair, reason, packet, ts });
+                    result
+                }
+            };
+            if let Err(err) = result {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn dump_and_trace(&self, ctx: &mut Context<'_>, info: &SessionInfo, monologue: &Monologue) -> ListenerResult {
+        if info.verbosity & TRACE_MONOLOGUES != 0 {
+            let (from, to) = info.endpoints(monologue.direction);
+            ctx.trace(format_args!(
+                "tcp_monologue {} #{} {} > {} bytes={} pkts={} t_start={} t_end={} t_elapsed={} gaps={} missing={}{}",
+                info.id,
+                monologue.index,
+                from,
+                to,
+                monologue.data.len(),
+                monologue.packets,
+                monologue.t_start,
+                monologue.t_end,
+                monologue.t_end.since(monologue.t_start),
+                monologue.gaps.len(),
+                monologue.missing_bytes,
+                if monologue.continued { " continued" } else { "" }
+            ))?;
+        }
+        if let Some(dir) = &self.options.dump {
+            let path = dir.join(format!("{}.{}", info.id, monologue.index));
+            let mut file = File::create(&path).map_err(|err| {
+                ListenerError::msg(format!("cannot write the monologue dump {}: {err}", path.display()))
+            })?;
+            for chunk in monologue.data.chunks() {
+                file.write_all(chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn trace_packet(ctx: &mut Context<'_>, packet: &TcpPacket) -> ListenerResult {
+        ctx.trace(format_args!(
+            "tcp_packet {} #{} {} {} > {} [{}] seq={} ack={} len={} {} {}",
+            packet.session.as_ref().map_or("-", |s| s.as_str()),
+            packet.number,
+            packet.ts,
+            packet.from,
+            packet.to,
+            packet.flags,
+            packet.seq,
+            packet.ack,
+            packet.len,
+            packet.class.as_str(),
+            packet.state.as_str()
+        ))
+    }
+
+    /// Ends the session of `pair` for `reason` (no packet) and emits what that causes.
+    fn end_session(&mut self, ctx: &mut Context<'_>, pair: SocketPair, reason: EndReason) -> ListenerResult {
+        let now = ctx.now();
+        let mut actions = std::mem::take(&mut self.side_actions);
+        let info = match self.sessions.get_mut(&pair) {
+            Some(entry) => match entry.session.as_mut() {
+                Some(session) => {
+                    session.end(reason, now, &mut actions);
+                    let info = Self::info(&entry.id, entry.verbosity, session, pair);
+                    Self::bury(&mut self.totals, &mut self.buffered_total, entry);
+                    Some(info)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let result = match info {
+            Some(info) => self.emit_actions(ctx, &info, &mut actions),
+            None => Ok(()),
+        };
+        self.side_actions = actions;
+        result
+    }
+
+    /// Ends sessions idle for longer than the timeout and forgets old tombstones, a
+    /// bounded number per call.
+    fn sweep(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+        let now = ctx.now();
+        let timeout = self.options.idle_timeout_nanos;
+        let mut result = Ok(());
+        for _ in 0..SWEEP_PER_PACKET {
+            let Some(front) = self.recency.front().copied() else { break };
+            if now.since(front.seen).as_nanos() <= timeout {
+                break;
+            }
+            self.recency.pop_front();
+            let Some(entry) = self.sessions.get_mut(&front.pair) else { continue };
+            if entry.serial != front.serial {
+                continue;
+            }
+            if entry.last_seen > front.seen {
+                self.recency.push_back(Recency { seen: entry.last_seen, ..front });
+                continue;
+            }
+            if entry.session.is_some() {
+                self.totals.timed_out += 1;
+                entry.last_seen = now;
+                self.recency.push_back(Recency { seen: now, ..front });
+                if let Err(err) = self.end_session(ctx, front.pair, EndReason::Timeout) {
+                    result = Err(err);
+                }
+            } else {
+                self.sessions.remove(&front.pair);
+            }
+        }
+        result
+    }
+
+    /// Evicts the oldest idle sessions until the table respects its cap.
+    fn enforce_cap(&mut self, ctx: &mut Context<'_>, keep: SocketPair) -> ListenerResult {
+        let mut result = Ok(());
+        let mut rounds = self.recency.len().saturating_mul(2).saturating_add(2);
+        while self.sessions.len() > self.options.max_sessions && rounds > 0 {
+            rounds -= 1;
+            let Some(front) = self.recency.pop_front() else { break };
+            let Some(entry) = self.sessions.get_mut(&front.pair) else { continue };
+            if entry.serial != front.serial {
+                continue;
+            }
+            if entry.last_seen > front.seen || front.pair == keep {
+                self.recency.push_back(Recency { seen: entry.last_seen, ..front });
+                continue;
+            }
+            if entry.session.is_some() {
+                self.totals.evicted += 1;
+                if let Err(err) = self.end_session(ctx, front.pair, EndReason::Evicted) {
+                    result = Err(err);
+                }
+            }
+            self.sessions.remove(&front.pair);
+        }
+        result
+    }
+
+    fn handle(&mut self, segment: &Segment<'_>, ctx: &mut Context<'_>) -> ListenerResult {
+        let pair = SocketPair::new(segment.src, segment.dst);
+        let now = ctx.now();
+        let timeout = self.options.idle_timeout_nanos;
+        let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
+        let pure_syn = segment.flags.syn() && segment.ack.is_none();
+        let mut side = std::mem::take(&mut self.side_actions);
+        let mut side_info = None;
+
+        // The pair's previous session may end here: idle too long, or replaced by a
+        // new connection (port reuse).
+        let mut generation = 0;
+        if let Some(entry) = self.sessions.get_mut(&pair) {
+            generation = entry.generation;
+            let mut end = None;
+            if let Some(session) = entry.session.as_mut() {
+                let idle = now.since(session.last_seen()).as_nanos() > timeout;
+                let reused = pure_syn
+                    && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
+                    && session.state() != SessionState::Connecting;
+                if idle {
+                    end = Some(EndReason::Timeout);
+                } else if reused {
+                    // The old connection ended unseen (its close was not captured); a
+                    // new SYN with another initial sequence number starts a new one.
+                    end = Some(if session.state() == SessionState::HalfClosed {
+                        EndReason::Fin
+                    } else {
+                        EndReason::Timeout
+                    });
+                }
+                if let Some(reason) = end {
+                    session.end(reason, now, &mut side);
+                    side_info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                    if reason == EndReason::Timeout {
+                        self.totals.timed_out += 1;
+                    }
+                    Self::bury(&mut self.totals, &mut self.buffered_total, entry);
+                }
+            }
+        }
+
+        let live = self.sessions.get(&pair).map(|e| (e.session.is_some(), now.since(e.last_seen).as_nanos() > timeout));
+        let mut opened = false;
+        match live {
+            Some((true, _)) => {}
+            Some((false, expired)) => {
+                if pure_syn || (expired && opens_session) {
+                    self.open(pair, generation.saturating_add(1), segment);
+                    opened = true;
+                }
+            }
+            None => {
+                if opens_session {
+                    self.open(pair, 1, segment);
+                    opened = true;
+                }
+            }
+        }
+
+        let mut outcome = std::mem::take(&mut self.outcome);
+        let mut info = None;
+        let mut packet_event = TcpPacket {
+            session: None,
+            number: segment.packet,
+            ts: segment.ts,
+            from: segment.src,
+            to: segment.dst,
+            flags: segment.flags,
+            seq: segment.seq.0,
+            ack: segment.ack.map_or(0, |a| a.0),
+            len: u32::try_from(segment.payload.len()).unwrap_or(u32::MAX),
+            class: PacketClass::NonData,
+            state: SessionState::Closed,
+        };
+        let mut verbosity = self.options.verbosity;
+        match self.sessions.get_mut(&pair) {
+            Some(entry) if entry.session.is_some() => {
+                if let Some(session) = entry.session.as_mut() {
+                    session.push(segment, &mut outcome);
+                    entry.last_seen = entry.last_seen.max(segment.ts);
+                    packet_event.session = Some(entry.id.clone());
+                    packet_event.class = outcome.class.unwrap_or(PacketClass::NonData);
+                    packet_event.state = outcome.state.unwrap_or(SessionState::Closed);
+                    verbosity = entry.verbosity;
+                    let buffered = session.buffered_bytes();
+                    self.buffered_total = self.buffered_total.saturating_sub(entry.buffered).saturating_add(buffered);
+                    entry.buffered = buffered;
+                    if self.buffered_total > self.options.max_buffer {
+                        // The global cap: this session declares its holes now.
+                        session.flush_buffers(now, &mut outcome.actions);
+                        self.buffered_total = self.buffered_total.saturating_sub(entry.buffered);
+                        entry.buffered = session.buffered_bytes();
+                        self.buffered_total = self.buffered_total.saturating_add(entry.buffered);
+                    }
+                    info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                    if session.end_reason().is_some() {
+                        Self::bury(&mut self.totals, &mut self.buffered_total, entry);
+                    }
+                }
+            }
+            Some(_) => {
+                self.totals.late_packets += 1;
+                self.totals.stream.late_bytes += segment.claimed_len();
+            }
+            None => self.totals.stray_packets += 1,
+        }
+
+        let mut first_error = None;
+        if verbosity & TRACE_PACKETS != 0 {
+            if let Err(err) = Self::trace_packet(ctx, &packet_event) {
+                first_error.get_or_insert(err);
+            }
+        }
+        ctx.emit(packet_event);
+        if let Some(side_info) = side_info {
+            if let Err(err) = self.emit_actions(ctx, &side_info, &mut side) {
+                first_error.get_or_insert(err);
+            }
+        }
+        side.clear();
+        self.side_actions = side;
+        if let Some(info) = info {
+            if let Err(err) = self.emit_actions(ctx, &info, &mut outcome.actions) {
+                first_error.get_or_insert(err);
+            }
+        }
+        outcome.actions.clear();
+        self.outcome = outcome;
+
+        if opened {
+            if let Err(err) = self.enforce_cap(ctx, pair) {
+                first_error.get_or_insert(err);
+            }
+        }
+        if let Err(err) = self.sweep(ctx) {
+            first_error.get_or_insert(err);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Listener for TcpReassembler {
+    fn subscribe(&self, subs: &mut Subscriptions) {
+        subs.packets();
+    }
+
+    fn on_setup(&mut self, _ctx: &mut Context<'_>) -> ListenerResult {
+        if let Some(dir) = &self.options.dump {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                ListenerError::msg(format!("cannot create the dump directory {}: {err}", dir.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn on_packet(&mut self, packet: &Packet<'_>, ctx: &mut Context<'_>) -> ListenerResult {
+        match Segment::from_packet(packet) {
+            Some(segment) => self.handle(&segment, ctx),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the open sessions one per call, in the order they were opened, each with
+    /// its own event budget.
+    fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
+        if self.teardown.is_none() {
+            let mut open: Vec<(u64, SocketPair)> =
+                self.sessions.iter().filter(|(_, e)| e.session.is_some()).map(|(p, e)| (e.serial, *p)).collect();
+            open.sort_unstable_by_key(|(serial, _)| *serial);
+            self.teardown = Some(open.into_iter().map(|(_, pair)| pair).collect());
+        }
+        let next = self.teardown.as_mut().and_then(VecDeque::pop_front);
+        if let Some(pair) = next {
+            self.end_session(ctx, pair, EndReason::EndOfInput)?;
+        }
+        let more = self.teardown.as_ref().is_some_and(|queue| !queue.is_empty());
+        Ok(if more { Flow::More } else { Flow::Done })
+    }
+
+    fn report(&self, summary: &mut Summary) {
+        let mut totals = self.totals;
+        for entry in self.sessions.values() {
+            if let Some(session) = &entry.session {
+                totals.absorb(session);
+            }
+        }
+        summary.add("tcp_sessions", totals.sessions);
+        summary.add("tcp_monologues", totals.monologues);
+        summary.add("tcp_bytes_reassembled", totals.stream.reassembled_bytes);
+        summary.add("tcp_gaps", totals.stream.gaps);
+        summary.add("tcp_missing_bytes", totals.stream.missing_bytes);
+        summary.add("tcp_uncaptured_bytes", totals.stream.uncaptured_bytes);
+        summary.add("tcp_late_bytes", totals.stream.late_bytes);
+        summary.add("tcp_conflicting_bytes", totals.stream.conflicting_bytes);
+        summary.add("tcp_segments_dropped", totals.stream.segments_dropped);
+        summary.add("tcp_bytes_discarded", totals.discarded_bytes);
+        summary.add("tcp_sessions_evicted", totals.evicted);
+        summary.add("tcp_sessions_timed_out", totals.timed_out);
+        summary.add("tcp_late_packets", totals.late_packets);
+        summary.add("tcp_stray_packets", totals.stray_packets);
+    }
+}

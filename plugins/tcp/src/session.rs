@@ -1,0 +1,708 @@
+//! The session state machine: one TCP connection, both directions, no dispatcher.
+//!
+//! [`TcpSession::push`] takes one [`Segment`] and says what it caused, as an ordered
+//! list of [`Action`]s the listener turns into events one for one. The rules:
+//!
+//! - **States** follow the original tool: a SYN or a FIN counts once the other side
+//!   acknowledges it; two acknowledged SYNs make the session established, one
+//!   acknowledged FIN half-closed, two closed; an RST closes it at once. A session first
+//!   seen carrying data without a handshake is established at that packet and flagged
+//!   `mid_stream`; so is one whose handshake was only partly captured.
+//! - **Data** of a direction is released in order as soon as it is contiguous; data
+//!   carried by a SYN (TCP Fast Open, RFC 7413) waits until the handshake completes, so
+//!   the session's start always comes before its first byte.
+//! - **Monologues**: a direction's monologue ends when the other direction releases
+//!   content, when it reaches `max_monologue` (the next part is `continued`), when its
+//!   stream ends, or when the session ends. Concatenating a direction's monologues gives
+//!   its stream, holes excluded and listed.
+//! - **Holes** are declared when the peer acknowledged past them while later data
+//!   waits (RFC 9293 section 3.10.7.4: the receiver has what it acknowledged, so a
+//!   retransmission will not come), when a buffer cap is reached, and when the session
+//!   ends. Data beyond the peer's acknowledgment keeps waiting when the other side
+//!   speaks: the receiver has not got it either, so its retransmission is still to come.
+//! - **Stream end**: a direction ends when its FIN is reached in the stream or
+//!   acknowledged, on an RST, or when the session ends.
+
+use bytes::Bytes;
+use netanalysis_core::{Endpoint, Packet, TcpFlags, Timestamp};
+use smallvec::SmallVec;
+
+use crate::events::{EndReason, Gap, PacketClass, PacketSpan, SessionState, StreamBytes, StreamEndReason};
+use crate::seq::SeqNumber;
+use crate::stream::{Piece, StreamAssembler, StreamStats};
+
+/// One TCP segment, as the session sees it: decoded header fields and the captured
+/// payload, borrowed from the packet.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    /// Packet number (from 1).
+    pub packet: u64,
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// Sequence number (of the SYN when SYN is set, else of the first payload byte).
+    pub seq: SeqNumber,
+    /// Acknowledgment number, when the ACK flag is set.
+    pub ack: Option<SeqNumber>,
+    /// Flags.
+    pub flags: TcpFlags,
+    /// Payload as captured.
+    pub payload: &'a [u8],
+    /// Payload bytes the IP header announced but the snaplen cut off.
+    pub uncaptured: u32,
+}
+
+impl<'a> Segment<'a> {
+    /// The segment a TCP packet carries (`None` for anything else).
+    pub fn from_packet(packet: &Packet<'a>) -> Option<Segment<'a>> {
+        let tcp = packet.tcp()?;
+        let ip = packet.ip.as_ref()?;
+        Some(Segment {
+            packet: packet.number,
+            ts: packet.ts,
+            src: Endpoint::new(ip.src, tcp.src_port),
+            dst: Endpoint::new(ip.dst, tcp.dst_port),
+            seq: SeqNumber(tcp.seq),
+            ack: tcp.flags.ack().then_some(SeqNumber(tcp.ack)),
+            flags: tcp.flags,
+            payload: packet.payload,
+            uncaptured: packet.uncaptured,
+        })
+    }
+
+    /// Payload bytes the segment claims, captured or not.
+    pub fn claimed_len(&self) -> u64 {
+        self.payload.len() as u64 + u64::from(self.uncaptured)
+    }
+}
+
+/// A direction of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the client (the side that sent the first SYN, or was seen first).
+    ClientToServer,
+    /// From the server.
+    ServerToClient,
+}
+
+impl Direction {
+    fn index(self) -> usize {
+        match self {
+            Direction::ClientToServer => 0,
+            Direction::ServerToClient => 1,
+        }
+    }
+
+    fn from_index(index: usize) -> Direction {
+        if index == 0 {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    }
+}
+
+/// Limits a session enforces on itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Discard the session's packets once the payload bytes already taken reach this
+    /// (the original's rule: whole segments are kept up to the one that crosses it).
+    pub max_session_size: Option<u64>,
+    /// Emit a monologue in parts of at least this many bytes.
+    pub max_monologue: u64,
+    /// Out-of-order bytes the session may buffer before it declares holes.
+    pub max_buffered: u64,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits { max_session_size: None, max_monologue: 64 << 20, max_buffered: 8 << 20 }
+    }
+}
+
+/// A finished monologue: the bytes one side sent until data flowed the other way, its
+/// stream ended, it reached `max_monologue`, or the session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monologue {
+    /// Who spoke.
+    pub direction: Direction,
+    /// Index within the session, from 1, over both directions.
+    pub index: u32,
+    /// The bytes, holes excluded.
+    pub data: StreamBytes,
+    /// Stream offset of its first byte (or first hole).
+    pub offset: u64,
+    /// First packet that contributed.
+    pub first_packet: u64,
+    /// Earliest time of a contributing packet.
+    pub t_start: Timestamp,
+    /// Latest time of a contributing packet.
+    pub t_end: Timestamp,
+    /// Packets that contributed.
+    pub packets: u32,
+    /// Which packets carried which bytes.
+    pub which_pkts: Vec<PacketSpan>,
+    /// Holes in its stretch of sequence space.
+    pub gaps: SmallVec<[Gap; 1]>,
+    /// Sum of the holes.
+    pub missing_bytes: u64,
+    /// Payload cut off by the snaplen.
+    pub uncaptured_bytes: u64,
+    /// It continues the previous monologue of its direction.
+    pub continued: bool,
+}
+
+impl Monologue {
+    fn new(direction: Direction, offset: u64, continued: bool, ts: Timestamp) -> Monologue {
+        Monologue {
+            direction,
+            index: 0,
+            data: StreamBytes::new(),
+            offset,
+            first_packet: 0,
+            t_start: ts,
+            t_end: ts,
+            packets: 0,
+            which_pkts: Vec::new(),
+            gaps: SmallVec::new(),
+            missing_bytes: 0,
+            uncaptured_bytes: 0,
+            continued,
+        }
+    }
+
+    /// Records that `packet` contributed `len` bytes starting at the current end.
+    fn note_packet(&mut self, packet: u64, ts: Timestamp, len: u64) {
+        if self.packets == 0 {
+            self.first_packet = packet;
+            self.t_start = ts;
+            self.t_end = ts;
+        } else {
+            self.t_start = self.t_start.min(ts);
+            self.t_end = self.t_end.max(ts);
+        }
+        let start = self.data.len();
+        let len32 = u32::try_from(len).unwrap_or(u32::MAX);
+        match self.which_pkts.last_mut() {
+            Some(last) if last.packet == packet => {
+                if len > 0 && last.start + u64::from(last.len) == start {
+                    last.len = last.len.saturating_add(len32);
+                } else if len > 0 {
+                    self.which_pkts.push(PacketSpan { packet, start, len: len32 });
+                }
+            }
+            _ => {
+                self.packets = self.packets.saturating_add(1);
+                self.which_pkts.push(PacketSpan { packet, start, len: len32 });
+            }
+        }
+    }
+}
+
+/// What a segment (or a timeout, an eviction, the end of input) caused, in the order
+/// the events must be emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The session started (`tcp_session_start`).
+    Started {
+        /// No handshake was seen.
+        mid_stream: bool,
+        /// The packet that started it.
+        packet: u64,
+        /// Its time.
+        ts: Timestamp,
+    },
+    /// In-order bytes were released (`tcp_data`).
+    Data {
+        /// Whose bytes.
+        direction: Direction,
+        /// Stream offset of the first byte.
+        offset: u64,
+        /// The bytes (shared with the monologue).
+        data: Bytes,
+        /// The packet whose arrival released them.
+        packet: u64,
+        /// Its time.
+        ts: Timestamp,
+    },
+    /// A monologue ended (`tcp_monologue`).
+    Monologue(Monologue),
+    /// A direction will carry no more data (`tcp_stream_end`).
+    StreamEnd {
+        /// Which one.
+        direction: Direction,
+        /// Why.
+        reason: StreamEndReason,
+        /// Stream offset just past its last byte.
+        end_offset: u64,
+        /// When.
+        ts: Timestamp,
+    },
+    /// The session ended (`tcp_session_end`); nothing follows.
+    Ended {
+        /// Why.
+        reason: EndReason,
+        /// The packet that ended it, if one did.
+        packet: Option<u64>,
+        /// When.
+        ts: Timestamp,
+    },
+}
+
+/// The verdict on one segment plus what it caused. Reused across calls so steady-state
+/// processing does not allocate.
+#[derive(Debug, Default)]
+pub struct SegmentOutcome {
+    /// The packet's class.
+    pub class: Option<PacketClass>,
+    /// The session's state after it.
+    pub state: Option<SessionState>,
+    /// What it caused, in emission order.
+    pub actions: Vec<Action>,
+}
+
+/// Counts of one session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Both directions' reassembly counts, summed.
+    pub stream: StreamStats,
+    /// Payload bytes discarded by `max_session_size`.
+    pub discarded_bytes: u64,
+    /// Monologues emitted.
+    pub monologues: u64,
+}
+
+#[derive(Debug, Default)]
+struct Half {
+    assembler: StreamAssembler,
+    syn: Option<SeqNumber>,
+    syn_acked: bool,
+    /// Sequence number of the FIN.
+    fin: Option<SeqNumber>,
+    fin_acked: bool,
+    ended: bool,
+    monologue: Option<Monologue>,
+    continued_next: bool,
+}
+
+/// One TCP connection: its state, both directions' reassembly and open monologues.
+#[derive(Debug)]
+pub struct TcpSession {
+    client: Endpoint,
+    server: Endpoint,
+    halves: [Half; 2],
+    state: SessionState,
+    started: bool,
+    mid_stream: bool,
+    limits: SessionLimits,
+    taken: u64,
+    discarded: u64,
+    monologues: u64,
+    next_index: u32,
+    ended: Option<EndReason>,
+    last_seen: Timestamp,
+    /// The latest packet pushed (what a start without a packet of its own names).
+    last_packet: u64,
+    pieces: Vec<Piece>,
+}
+
+impl TcpSession {
+    /// A session opened by `first` (which is not yet processed: pass it to
+    /// [`TcpSession::push`] next). The client is the SYN's sender, the receiver of a
+    /// SYN-ACK seen first, or else the sender of the first packet.
+    pub fn new(first: &Segment<'_>, limits: SessionLimits) -> TcpSession {
+        let (client, server) =
+            if first.flags.syn() && first.ack.is_some() { (first.dst, first.src) } else { (first.src, first.dst) };
+        TcpSession {
+            client,
+            server,
+            halves: [Half::default(), Half::default()],
+            state: SessionState::Connecting,
+            started: false,
+            mid_stream: false,
+            limits,
+            taken: 0,
+            discarded: 0,
+            monologues: 0,
+            next_index: 0,
+            ended: None,
+            last_seen: first.ts,
+            last_packet: first.packet,
+            pieces: Vec::new(),
+        }
+    }
+
+    /// The client endpoint.
+    pub fn client(&self) -> Endpoint {
+        self.client
+    }
+
+    /// The server endpoint.
+    pub fn server(&self) -> Endpoint {
+        self.server
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Why it ended, once it has.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.ended
+    }
+
+    /// Time of the latest packet.
+    pub fn last_seen(&self) -> Timestamp {
+        self.last_seen
+    }
+
+    /// Whether the session's opening SYN was seen from its client.
+    pub fn saw_client_syn(&self) -> Option<SeqNumber> {
+        self.halves[0].syn
+    }
+
+    /// Captured bytes waiting in both out-of-order buffers.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.halves.iter().map(|h| h.assembler.pending_bytes()).sum()
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> SessionStats {
+        let mut stream = StreamStats::default();
+        for half in &self.halves {
+            let s = half.assembler.stats();
+            stream.reassembled_bytes += s.reassembled_bytes;
+            stream.gaps += s.gaps;
+            stream.missing_bytes += s.missing_bytes;
+            stream.uncaptured_bytes += s.uncaptured_bytes;
+            stream.late_bytes += s.late_bytes;
+            stream.conflicting_bytes += s.conflicting_bytes;
+            stream.segments_dropped += s.segments_dropped;
+        }
+        SessionStats { stream, discarded_bytes: self.discarded, monologues: self.monologues }
+    }
+
+    /// The direction `segment` travels in, if it belongs to this session.
+    pub fn direction_of(&self, segment: &Segment<'_>) -> Option<Direction> {
+        if segment.src == self.client && segment.dst == self.server {
+            Some(Direction::ClientToServer)
+        } else if segment.src == self.server && segment.dst == self.client {
+            Some(Direction::ServerToClient)
+        } else {
+            None
+        }
+    }
+
+    /// Processes one segment of this session; `out` receives the packet's class, the
+    /// state after it and what it caused (previous contents are cleared).
+    pub fn push(&mut self, segment: &Segment<'_>, out: &mut SegmentOutcome) {
+        out.actions.clear();
+        out.class = Some(PacketClass::NonData);
+        out.state = Some(self.state);
+        let Some(direction) = self.direction_of(segment) else { return };
+        if self.ended.is_some() {
+            return;
+        }
+        let d = direction.index();
+        let o = 1 - d;
+        let flags = segment.flags;
+        let ts = segment.ts;
+        self.last_seen = self.last_seen.max(ts);
+        self.last_packet = segment.packet;
+        let actions = &mut out.actions;
+
+        // The SYN fixes the direction's stream offset 0 (RFC 9293 section 3.4: the SYN
+        // occupies one sequence number; data, if any, follows it).
+        let mut data_seq = segment.seq;
+        if flags.syn() {
+            data_seq = segment.seq.add(1);
+            let half = &mut self.halves[d];
+            if half.syn.is_none() {
+                half.syn = Some(segment.seq);
+                half.assembler.set_origin(data_seq);
+            }
+        }
+
+        // What the acknowledgment says about the other direction's SYN and FIN.
+        if let Some(ack) = segment.ack {
+            let other = &mut self.halves[o];
+            if flags.syn() && other.syn.is_none() && self.state == SessionState::Connecting {
+                // A SYN-ACK whose SYN was not (yet) seen: that SYN was sent, at ack - 1.
+                other.syn = Some(ack.add(u32::MAX));
+                other.assembler.set_origin(ack);
+            }
+            if let Some(isn) = other.syn {
+                if !other.syn_acked && ack.distance(isn) > 0 {
+                    other.syn_acked = true;
+                }
+            }
+            if let Some(fin) = other.fin {
+                if !other.fin_acked && ack.distance(fin) > 0 {
+                    other.fin_acked = true;
+                }
+            }
+        }
+
+        let claimed = segment.claimed_len();
+        if self.state == SessionState::Connecting {
+            let handshake_done = self.halves[0].syn_acked && self.halves[1].syn_acked;
+            let data_without_syn = claimed > 0 && !flags.syn();
+            if handshake_done || data_without_syn {
+                self.state = SessionState::Established;
+                self.mid_stream = !handshake_done && self.halves[0].syn.is_none();
+                self.start(segment.packet, ts, actions);
+            }
+        }
+
+        // Holes of the other direction that this side acknowledged past.
+        if let Some(ack) = segment.ack {
+            if self.state != SessionState::Connecting {
+                let mut pieces = std::mem::take(&mut self.pieces);
+                self.halves[o].assembler.acknowledge(ack, &mut pieces);
+                self.absorb(o, &mut pieces, ts, actions);
+                self.pieces = pieces;
+            }
+        }
+
+        // The payload.
+        let mut class = PacketClass::NonData;
+        if claimed > 0 {
+            let over_limit = self.limits.max_session_size.is_some_and(|limit| self.taken >= limit);
+            if over_limit {
+                self.discarded = self.discarded.saturating_add(claimed);
+            } else {
+                let mut pieces = std::mem::take(&mut self.pieces);
+                let half = &mut self.halves[d];
+                half.assembler.set_hold(self.state == SessionState::Connecting);
+                let inserted = half.assembler.insert(
+                    data_seq,
+                    segment.payload,
+                    segment.uncaptured,
+                    segment.packet,
+                    ts,
+                    &mut pieces,
+                );
+                self.taken = self.taken.saturating_add(inserted.new_bytes);
+                class = if inserted.dropped {
+                    PacketClass::NonData
+                } else if inserted.new_bytes == 0 {
+                    PacketClass::Duplicate
+                } else if inserted.in_order {
+                    PacketClass::Data
+                } else {
+                    PacketClass::Future
+                };
+                self.absorb(d, &mut pieces, ts, actions);
+                // The per-session buffer cap: declare holes, oldest first.
+                while self.buffered_bytes() > self.limits.max_buffered {
+                    let fullest = if self.halves[d].assembler.has_pending() { d } else { o };
+                    self.halves[fullest].assembler.flush_one_hole(&mut pieces);
+                    if pieces.is_empty() {
+                        break;
+                    }
+                    self.absorb(fullest, &mut pieces, ts, actions);
+                }
+                self.pieces = pieces;
+            }
+        }
+
+        if flags.fin() {
+            let half = &mut self.halves[d];
+            if half.fin.is_none() {
+                half.fin = Some(data_seq.add_u64(claimed));
+            }
+        }
+
+        // Directions whose FIN was reached or acknowledged.
+        for x in [d, o] {
+            self.check_stream_end(x, ts, actions);
+        }
+
+        if flags.rst() {
+            self.finish(EndReason::Rst, Some(segment.packet), ts, actions);
+        } else {
+            let fins_acked = self.halves.iter().filter(|h| h.fin_acked).count();
+            if fins_acked == 2 {
+                self.finish(EndReason::Fin, Some(segment.packet), ts, actions);
+            } else if fins_acked == 1 && self.state == SessionState::Established {
+                self.state = SessionState::HalfClosed;
+            }
+        }
+        out.class = Some(class);
+        out.state = Some(self.state);
+    }
+
+    /// Ends the session without a packet (idle timeout, eviction, end of input):
+    /// releases everything, declaring the remaining holes, and emits the open
+    /// monologue, the stream ends and the session end.
+    pub fn end(&mut self, reason: EndReason, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.ended.is_none() {
+            self.finish(reason, None, now, actions);
+        }
+    }
+
+    /// Declares every hole and releases everything buffered (a global buffer cap).
+    pub fn flush_buffers(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.ended.is_some() || self.state == SessionState::Connecting {
+            return;
+        }
+        let mut pieces = std::mem::take(&mut self.pieces);
+        for x in 0..2 {
+            self.halves[x].assembler.flush(&mut pieces);
+            self.absorb(x, &mut pieces, now, actions);
+        }
+        self.pieces = pieces;
+    }
+
+    fn start(&mut self, packet: u64, ts: Timestamp, actions: &mut Vec<Action>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        actions.push(Action::Started { mid_stream: self.mid_stream, packet, ts });
+        // Data held during the handshake (TCP Fast Open) is released now.
+        let mut pieces = std::mem::take(&mut self.pieces);
+        for x in 0..2 {
+            self.halves[x].assembler.set_hold(false);
+            self.halves[x].assembler.release(&mut pieces);
+            self.absorb(x, &mut pieces, ts, actions);
+        }
+        self.pieces = pieces;
+    }
+
+    fn check_stream_end(&mut self, x: usize, ts: Timestamp, actions: &mut Vec<Action>) {
+        let half = &self.halves[x];
+        if half.ended || self.state == SessionState::Connecting {
+            return;
+        }
+        let Some(fin) = half.fin else { return };
+        let Some(fin_offset) = half.assembler.offset_of(fin) else { return };
+        let fin_offset = u64::try_from(fin_offset).unwrap_or(0);
+        if half.fin_acked {
+            let mut pieces = std::mem::take(&mut self.pieces);
+            self.halves[x].assembler.skip_to(fin_offset, &mut pieces);
+            self.absorb(x, &mut pieces, ts, actions);
+            self.pieces = pieces;
+        }
+        let half = &self.halves[x];
+        if half.fin_acked || half.assembler.next_offset() >= fin_offset {
+            self.end_stream(x, StreamEndReason::Fin, ts, actions);
+        }
+    }
+
+    fn end_stream(&mut self, x: usize, reason: StreamEndReason, ts: Timestamp, actions: &mut Vec<Action>) {
+        let mut pieces = std::mem::take(&mut self.pieces);
+        self.halves[x].assembler.flush(&mut pieces);
+        self.absorb(x, &mut pieces, ts, actions);
+        self.pieces = pieces;
+        self.emit_monologue(x, actions);
+        let half = &mut self.halves[x];
+        half.ended = true;
+        actions.push(Action::StreamEnd {
+            direction: Direction::from_index(x),
+            reason,
+            end_offset: half.assembler.next_offset(),
+            ts,
+        });
+    }
+
+    fn finish(&mut self, reason: EndReason, packet: Option<u64>, ts: Timestamp, actions: &mut Vec<Action>) {
+        if self.ended.is_some() {
+            return;
+        }
+        let mut pieces = std::mem::take(&mut self.pieces);
+        for x in 0..2 {
+            if !self.halves[x].ended {
+                self.halves[x].assembler.flush(&mut pieces);
+                self.absorb(x, &mut pieces, ts, actions);
+            }
+        }
+        self.pieces = pieces;
+        for x in 0..2 {
+            if self.halves[x].monologue.is_some() {
+                self.emit_monologue(x, actions);
+            }
+        }
+        for x in 0..2 {
+            if !self.halves[x].ended && self.started {
+                let stream_reason = match reason {
+                    EndReason::Rst => StreamEndReason::Rst,
+                    EndReason::Fin => StreamEndReason::Fin,
+                    other => StreamEndReason::SessionEnd(other),
+                };
+                self.end_stream(x, stream_reason, ts, actions);
+            }
+        }
+        self.state = SessionState::Closed;
+        self.ended = Some(reason);
+        if self.started {
+            actions.push(Action::Ended { reason, packet, ts });
+        }
+    }
+
+    /// Turns released pieces of direction `x` into data actions and monologue content;
+    /// content of one direction ends the other direction's open monologue first.
+    fn absorb(&mut self, x: usize, pieces: &mut Vec<Piece>, now: Timestamp, actions: &mut Vec<Action>) {
+        if pieces.is_empty() {
+            return;
+        }
+        if !self.started {
+            // Content before the start (a stray flush): the start comes first.
+            self.mid_stream = self.halves[0].syn.is_none();
+            self.start_without_release(now, actions);
+        }
+        let o = 1 - x;
+        if self.halves[o].monologue.is_some() {
+            self.emit_monologue(o, actions);
+        }
+        let direction = Direction::from_index(x);
+        for piece in pieces.drain(..) {
+            let half = &mut self.halves[x];
+            let continued = std::mem::take(&mut half.continued_next);
+            let offset = match &piece {
+                Piece::Data { offset, .. } | Piece::Gap { offset, .. } | Piece::Uncaptured { offset, .. } => *offset,
+            };
+            let monologue = half.monologue.get_or_insert_with(|| Monologue::new(direction, offset, continued, now));
+            match piece {
+                Piece::Data { offset, bytes, packet, ts } => {
+                    monologue.note_packet(packet, ts, bytes.len() as u64);
+                    monologue.data.push(bytes.clone());
+                    actions.push(Action::Data { direction, offset, data: bytes, packet, ts });
+                }
+                Piece::Gap { offset, len } => {
+                    monologue.gaps.push(Gap { offset, len });
+                    monologue.missing_bytes = monologue.missing_bytes.saturating_add(len);
+                }
+                Piece::Uncaptured { len, packet, ts, .. } => {
+                    monologue.note_packet(packet, ts, 0);
+                    monologue.uncaptured_bytes = monologue.uncaptured_bytes.saturating_add(len);
+                }
+            }
+            if monologue.data.len() >= self.limits.max_monologue {
+                self.emit_monologue(x, actions);
+                self.halves[x].continued_next = true;
+            }
+        }
+    }
+
+    fn start_without_release(&mut self, ts: Timestamp, actions: &mut Vec<Action>) {
+        self.started = true;
+        if self.state == SessionState::Connecting {
+            self.state = SessionState::Established;
+        }
+        actions.push(Action::Started { mid_stream: self.mid_stream, packet: self.last_packet, ts });
+    }
+
+    fn emit_monologue(&mut self, x: usize, actions: &mut Vec<Action>) {
+        if let Some(mut monologue) = self.halves[x].monologue.take() {
+            self.next_index = self.next_index.saturating_add(1);
+            self.monologues += 1;
+            monologue.index = self.next_index;
+            actions.push(Action::Monologue(monologue));
+        }
+    }
+}

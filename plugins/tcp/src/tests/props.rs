@@ -1,0 +1,149 @@
+//! Property tests of reassembly against a byte-map model: every stream offset is
+//! either covered by some segment (and then its first copy is in the output) or not
+//! (and then it belongs to exactly one reported hole, unless nothing follows it).
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::*;
+
+/// A byte stream, the client's initial sequence number (just below 2^32, so the
+/// stream crosses the wrap), and segments `[start, end)` that cover all of it, plus
+/// extra segments (retransmissions and overlaps carrying the same bytes).
+#[derive(Debug, Clone)]
+struct Case {
+    data: Vec<u8>,
+    isn: u32,
+    covering: Vec<(usize, usize)>,
+    extra: Vec<(usize, usize)>,
+    seed: u64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        vec(any::<u8>(), 1..1500),
+        0u32..3000,
+        vec(1usize..300, 1..40),
+        vec((0usize..1500, 1usize..400), 0..20),
+        any::<u64>(),
+    )
+        .prop_map(|(data, back, sizes, extra, seed)| {
+            let mut covering = Vec::new();
+            let mut start = 0;
+            let mut k = 0;
+            while start < data.len() {
+                let size = sizes.get(k % sizes.len()).copied().unwrap_or(1);
+                let end = (start + size).min(data.len());
+                covering.push((start, end));
+                start = end;
+                k += 1;
+            }
+            let extra = extra
+                .into_iter()
+                .map(|(a, n)| {
+                    let a = a % data.len();
+                    (a, (a + n).min(data.len()))
+                })
+                .collect();
+            Case { data, isn: u32::MAX - back, covering, extra, seed }
+        })
+}
+
+/// A deterministic shuffle (xorshift-driven Fisher-Yates).
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    seed |= 1;
+    for i in (1..items.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let j = (seed % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// Runs a handshake, pushes the client segments in order, ends the session.
+fn reassemble(case: &Case, segments: &[(usize, usize)]) -> Harness {
+    let mut h = Harness::new();
+    let c = case.isn.wrapping_add(1);
+    let s = SERVER_ISN.wrapping_add(1);
+    h.push(true, case.isn, None, SYN, b"");
+    h.push(false, SERVER_ISN, Some(c), SYN, b"");
+    h.push(true, c, Some(s), 0, b"");
+    for &(a, b) in segments {
+        let payload = case.data.get(a..b).unwrap_or(&[]);
+        h.push(true, c.wrapping_add(a as u32), Some(s), PSH, payload);
+    }
+    h.end();
+    h
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn duplicated_reordered_overlapping_segments_reassemble_exactly(case in case()) {
+        let mut segments: Vec<(usize, usize)> = case.covering.iter().chain(&case.extra).copied().collect();
+        // Every covering segment once more, as a retransmission.
+        segments.extend(case.covering.iter().step_by(3).copied());
+        shuffle(&mut segments, case.seed);
+        let mut h = reassemble(&case, &segments);
+        prop_assert_eq!(h.monologue_bytes(Direction::ClientToServer), case.data.clone());
+        prop_assert_eq!(h.data_bytes(Direction::ClientToServer), case.data.clone());
+        prop_assert!(h.gaps(Direction::ClientToServer).is_empty());
+        let stats = h.session().stats();
+        prop_assert_eq!(stats.stream.missing_bytes, 0);
+        prop_assert_eq!(stats.stream.conflicting_bytes, 0);
+        prop_assert_eq!(stats.stream.late_bytes, 0);
+        prop_assert_eq!(stats.stream.reassembled_bytes, case.data.len() as u64);
+    }
+
+    #[test]
+    fn with_segments_removed_output_is_the_original_minus_the_reported_gaps(
+        case in case(),
+        keep in vec(any::<bool>(), 40),
+    ) {
+        let mut segments: Vec<(usize, usize)> = case
+            .covering
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep.get(i % keep.len()).copied().unwrap_or(true))
+            .map(|(_, s)| *s)
+            .chain(case.extra.iter().copied())
+            .collect();
+        shuffle(&mut segments, case.seed);
+
+        // The model: which offsets some remaining segment covers.
+        let mut covered = vec![false; case.data.len()];
+        for &(a, b) in &segments {
+            for flag in covered.iter_mut().take(b).skip(a) {
+                *flag = true;
+            }
+        }
+        let expected: Vec<u8> =
+            case.data.iter().zip(&covered).filter(|(_, c)| **c).map(|(byte, _)| *byte).collect();
+        let last_covered = covered.iter().rposition(|c| *c);
+        let mut expected_gaps = Vec::new();
+        if let Some(last) = last_covered {
+            let mut i = 0;
+            while i < last {
+                if covered[i] {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < last && !covered[i] {
+                    i += 1;
+                }
+                expected_gaps.push(Gap { offset: start as u64, len: (i - start) as u64 });
+            }
+        }
+
+        let mut h = reassemble(&case, &segments);
+        prop_assert_eq!(h.monologue_bytes(Direction::ClientToServer), expected.clone());
+        prop_assert_eq!(h.data_bytes(Direction::ClientToServer), expected);
+        let gaps = h.gaps(Direction::ClientToServer);
+        prop_assert_eq!(&gaps, &expected_gaps);
+        let missing: u64 = expected_gaps.iter().map(|g| g.len).sum();
+        prop_assert_eq!(h.session().stats().stream.missing_bytes, missing);
+    }
+}
