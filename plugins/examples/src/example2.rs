@@ -18,7 +18,13 @@
 //!
 //! ```text
 //! 1795769045.031427 10.88.0.2:41001 -> 10.88.0.1:80 83 bytes
-//! 1795769045.031427 10.88.0.2:41001 -> 10.88.0.1:80 83 bytes, match at 4: GET [[/index.html]] HTTP/1.1\r\nHost: 10...
+//! 1795769045.031824 10.88.0.1:80 -> 10.88.0.2:41001 2193 bytes
+//! ```
+//!
+//! With `regex=/[a-z]+\.html`:
+//!
+//! ```text
+//! 1795769045.031427 10.88.0.2:41001 -> 10.88.0.1:80 83 bytes, match at 4: GET [[/index.html]] HTTP/1.1\r\nHost:...
 //! ```
 //!
 //! The regex is matched against the monologue's bytes (holes excluded), with the syntax

@@ -20,7 +20,7 @@
 //! and wait, or `no response`:
 //!
 //! ```text
-//! 1795769045.031427 10.88.0.1:80-10.88.0.2:41001 #1 GET /index.html wait=0.000173
+//! 1795769045.031427 10.88.0.1:80-10.88.0.2:41001 #1 GET /index.html wait=0.000397
 //! ```
 //!
 //! The wait is `response_start - request_end`, zero when the server began answering
