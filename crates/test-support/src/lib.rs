@@ -4,11 +4,14 @@
 #![forbid(unsafe_code)]
 
 mod flow;
+pub mod frames;
 mod pcap;
+mod pcapng;
 mod recorder;
 
 pub use flow::{Side, TcpFlow};
 pub use pcap::{PcapWriter, Resolution};
+pub use pcapng::PcapNgWriter;
 pub use recorder::{Lines, Recorder};
 
 /// The shared corpus folder (`../shared/corpus` next to the workspace), when present.

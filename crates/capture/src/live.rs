@@ -1,0 +1,132 @@
+//! Live capture and BPF filters through libpcap (the `pcap` feature).
+//!
+//! A live frame lives in libpcap's ring buffer only until the next read, and the read
+//! loop must retry on timeouts to notice the stop flag; the frame is copied once into a
+//! reused buffer so the returned packet can borrow it past the loop. Live traffic is
+//! bounded by the interface, so this copy is not on the file-reading hot path.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use netanalysis_core::{LinkType, Timestamp};
+
+use crate::error::{OpenError, ReadError};
+
+/// How long libpcap waits for packets before returning, so the stop flag is seen.
+const READ_TIMEOUT_MS: i32 = 100;
+const SNAPLEN: i32 = 262_144;
+
+pub(crate) struct LiveSource {
+    iface: String,
+    capture: pcap::Capture<pcap::Active>,
+    link_type: LinkType,
+    frame: Vec<u8>,
+}
+
+impl fmt::Debug for LiveSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveSource").field("iface", &self.iface).field("link_type", &self.link_type).finish()
+    }
+}
+
+impl LiveSource {
+    pub(crate) fn open(iface: &str, filter: Option<&str>) -> Result<LiveSource, OpenError> {
+        let live_error = |e: pcap::Error| OpenError::Live { iface: iface.to_owned(), message: e.to_string() };
+        let mut capture = pcap::Capture::from_device(iface)
+            .map_err(live_error)?
+            .promisc(false)
+            .snaplen(SNAPLEN)
+            .timeout(READ_TIMEOUT_MS)
+            .immediate_mode(true)
+            .precision(pcap::Precision::Nano)
+            .open()
+            .map_err(live_error)?;
+        if let Some(expr) = filter {
+            capture
+                .filter(expr, true)
+                .map_err(|e| OpenError::Filter { expr: expr.to_owned(), message: e.to_string() })?;
+        }
+        let link_type = LinkType(u32::try_from(capture.get_datalink().0).unwrap_or(u32::MAX));
+        Ok(LiveSource { iface: iface.to_owned(), capture, link_type, frame: Vec::with_capacity(SNAPLEN as usize) })
+    }
+
+    pub(crate) fn link_type(&self) -> LinkType {
+        self.link_type
+    }
+
+    /// The frame the last `next_record` read.
+    pub(crate) fn frame(&self) -> &[u8] {
+        &self.frame
+    }
+
+    /// Waits for the next frame: its time, captured length and length on the wire.
+    pub(crate) fn next_record(&mut self, stop: &AtomicBool) -> Result<Option<(Timestamp, usize, u32)>, ReadError> {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            match self.capture.next_packet() {
+                Ok(packet) => {
+                    self.frame.clear();
+                    self.frame.extend_from_slice(packet.data);
+                    // With nanosecond precision, libpcap puts nanoseconds in tv_usec.
+                    let secs = u64::try_from(packet.header.ts.tv_sec).unwrap_or(0);
+                    let nanos = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
+                    let ts = Timestamp::from_nanos(secs.saturating_mul(1_000_000_000).saturating_add(nanos), 9);
+                    return Ok(Some((ts, self.frame.len(), packet.header.len)));
+                }
+                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(pcap::Error::NoMorePackets) => return Ok(None),
+                Err(e) => return Err(ReadError::Live { iface: self.iface.clone(), message: e.to_string() }),
+            }
+        }
+    }
+}
+
+/// A BPF filter applied to file packets, compiled by libpcap once per link type met.
+pub(crate) struct Filter {
+    expr: String,
+    programs: Vec<(LinkType, Option<pcap::BpfProgram>)>,
+}
+
+impl fmt::Debug for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Filter").field("expr", &self.expr).finish()
+    }
+}
+
+impl Filter {
+    pub(crate) fn new(expr: &str) -> Filter {
+        Filter { expr: expr.to_owned(), programs: Vec::new() }
+    }
+
+    fn compile(expr: &str, link_type: LinkType) -> Result<pcap::BpfProgram, OpenError> {
+        let error = |e: pcap::Error| OpenError::Filter { expr: expr.to_owned(), message: e.to_string() };
+        let linktype = pcap::Linktype(i32::try_from(link_type.0).unwrap_or(i32::MAX));
+        let dead = pcap::Capture::dead(linktype).map_err(error)?;
+        dead.compile(expr, true).map_err(error)
+    }
+
+    /// Compiles for `link_type` now, to report a bad expression before reading.
+    pub(crate) fn check(&mut self, link_type: LinkType) -> Result<(), OpenError> {
+        let program = Filter::compile(&self.expr, link_type)?;
+        self.programs.push((link_type, Some(program)));
+        Ok(())
+    }
+
+    /// Whether the frame passes. A link type libpcap cannot compile the filter for lets
+    /// nothing through.
+    pub(crate) fn matches(&mut self, link_type: LinkType, frame: &[u8], _orig_len: u32) -> bool {
+        let index = match self.programs.iter().position(|(lt, _)| *lt == link_type) {
+            Some(index) => index,
+            None => {
+                self.programs.push((link_type, Filter::compile(&self.expr, link_type).ok()));
+                self.programs.len() - 1
+            }
+        };
+        match self.programs.get(index) {
+            Some((_, Some(program))) => program.filter(frame),
+            _ => false,
+        }
+    }
+}

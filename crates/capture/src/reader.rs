@@ -1,0 +1,776 @@
+//! The capture reader: frames pcap and pcapng records in place, decodes each frame, feeds
+//! fragments to the defragmenter and lends out one [`Packet`] at a time.
+//!
+//! Records are framed here rather than through pcap-parser's `PcapReaderIterator`, for
+//! three reasons: its pcapng reader parses every packet block's options into a `Vec` (an
+//! allocation per packet when a file has per-packet options, as Wireshark's do), it
+//! cannot say at which byte offset a file is cut, and it cannot wait on a file that is
+//! still growing. pcap-parser still parses the headers and the interface descriptions.
+
+#![cfg_attr(not(feature = "pcap"), allow(irrefutable_let_patterns))]
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netanalysis_core::{IpInfo, LinkType, Packet, Summary, Timestamp};
+use smallvec::SmallVec;
+
+use crate::decode::{decode_frame, Decoded, Undecoded};
+use crate::defrag::{DefragLimits, Defragmenter, Outcome};
+use crate::error::{OpenError, ReadError};
+use crate::source::{ByteSource, Fill};
+use crate::stats::CaptureStats;
+
+/// The largest pcap record accepted, unless the file header's snapshot length is larger
+/// (Wireshark's limit for most link types, 256 KiB).
+const MAX_RECORD: u32 = 262_144;
+/// The largest snapshot length a file header can raise that limit to.
+const MAX_SNAPLEN: u32 = 16 << 20;
+/// The largest pcapng block accepted (Wireshark's limit is 16 MiB of packet data).
+const MAX_BLOCK: u32 = (16 << 20) + 4096;
+
+mod magic {
+    pub const PCAP_USEC: u32 = 0xa1b2_c3d4;
+    pub const PCAP_NSEC: u32 = 0xa1b2_3c4d;
+    pub const PCAP_MODIFIED: u32 = 0xa1b2_cd34;
+    pub const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
+    pub const PCAPNG_BOM: u32 = 0x1a2b_3c4d;
+}
+
+mod block {
+    pub const IDB: u32 = 1;
+    pub const PB: u32 = 2;
+    pub const SPB: u32 = 3;
+    pub const EPB: u32 = 6;
+}
+
+/// A pcapng interface description, as far as decoding needs it.
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link_type: LinkType,
+    snaplen: u32,
+    tsresol: u8,
+    tsoffset: i64,
+}
+
+#[derive(Debug)]
+enum Format {
+    Pcap { big_endian: bool, nanos: bool, modified: bool, link_type: LinkType, limit: u32 },
+    PcapNg { big_endian: bool, interfaces: Vec<Interface>, base: u32 },
+}
+
+/// One framed record: where its bytes are and what its header said. Holds no borrow, so
+/// the read loop can go on while it is kept.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    /// Frame bytes, relative to the source's current offset.
+    from: usize,
+    to: usize,
+    orig_len: u32,
+    ts: Timestamp,
+    interface: u32,
+    link_type: LinkType,
+    known_interface: bool,
+}
+
+#[derive(Debug)]
+enum Input {
+    File {
+        source: ByteSource,
+        format: Format,
+    },
+    #[cfg(feature = "pcap")]
+    Live(crate::live::LiveSource),
+}
+
+/// Reads packets from a pcap or pcapng file, a stream, or (with the `pcap` feature) a live
+/// interface, and decodes them.
+///
+/// A lending iterator: each [`Packet`] borrows the reader's buffer and must be dropped
+/// before the next call to [`next_packet`](CaptureReader::next_packet).
+///
+/// ```no_run
+/// use netanalysis_capture::CaptureReader;
+/// let mut reader = CaptureReader::open("capture.pcap".as_ref())?;
+/// while let Some(packet) = reader.next_packet()? {
+///     println!("{} {:?} {} bytes", packet.number, packet.src(), packet.payload.len());
+/// }
+/// for warning in reader.take_warnings() {
+///     eprintln!("{warning}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct CaptureReader {
+    name: String,
+    input: Input,
+    /// Bytes of the previous record still to consume.
+    pending: usize,
+    number: u64,
+    defrag: Defragmenter,
+    stats: CaptureStats,
+    stop: Arc<AtomicBool>,
+    finished: bool,
+    warned: Warned,
+    #[cfg(feature = "pcap")]
+    filter: Option<crate::live::Filter>,
+}
+
+/// Which warnings were already handed out.
+#[derive(Debug, Default)]
+struct Warned {
+    reasons: u32,
+    link_types: SmallVec<[LinkType; 2]>,
+    truncated: bool,
+    fragments: bool,
+}
+
+impl CaptureReader {
+    /// Opens a capture file; `-` reads standard input. The format is told by the file's
+    /// magic number, never by its name.
+    pub fn open(path: &Path) -> Result<CaptureReader, OpenError> {
+        if path == Path::new("-") {
+            return CaptureReader::from_reader("-", Box::new(io::stdin()));
+        }
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => OpenError::Missing { name: name.clone() },
+            _ => OpenError::Unreadable { name: name.clone(), source },
+        })?;
+        CaptureReader::from_reader(&name, Box::new(file))
+    }
+
+    /// Reads a capture from any byte stream; `name` is used in messages.
+    pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> Result<CaptureReader, OpenError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut source = ByteSource::new(reader, Arc::clone(&stop));
+        let format = read_file_header(name, &mut source)?;
+        Ok(CaptureReader::with_input(name, Input::File { source, format }, stop))
+    }
+
+    fn with_input(name: &str, input: Input, stop: Arc<AtomicBool>) -> CaptureReader {
+        CaptureReader {
+            name: name.to_owned(),
+            input,
+            pending: 0,
+            number: 0,
+            defrag: Defragmenter::new(DefragLimits::default()),
+            stats: CaptureStats::default(),
+            stop,
+            finished: false,
+            warned: Warned::default(),
+            #[cfg(feature = "pcap")]
+            filter: None,
+        }
+    }
+
+    /// Captures live from interface `iface` (needs the `pcap` feature and capture
+    /// permission), with an optional BPF filter in tcpdump syntax.
+    #[cfg(feature = "pcap")]
+    pub fn live(iface: &str, filter: Option<&str>) -> Result<CaptureReader, OpenError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let live = crate::live::LiveSource::open(iface, filter)?;
+        Ok(CaptureReader::with_input(iface, Input::Live(live), stop))
+    }
+
+    /// Live capture needs the `pcap` feature; this build does not have it.
+    #[cfg(not(feature = "pcap"))]
+    pub fn live(_iface: &str, _filter: Option<&str>) -> Result<CaptureReader, OpenError> {
+        Err(OpenError::FeatureMissing { what: "live capture" })
+    }
+
+    /// Keeps only the packets that match `expr` (tcpdump/BPF syntax, compiled by libpcap
+    /// for each link type met). Filtered-out packets still count in the numbering.
+    #[cfg(feature = "pcap")]
+    pub fn set_filter(&mut self, expr: &str) -> Result<(), OpenError> {
+        let mut filter = crate::live::Filter::new(expr);
+        // Compile once now, so a bad expression is reported before any packet is read.
+        filter.check(self.first_link_type())?;
+        self.filter = Some(filter);
+        Ok(())
+    }
+
+    /// Capture filters need the `pcap` feature; this build does not have it.
+    #[cfg(not(feature = "pcap"))]
+    pub fn set_filter(&mut self, _expr: &str) -> Result<(), OpenError> {
+        Err(OpenError::FeatureMissing { what: "a capture filter" })
+    }
+
+    #[cfg(feature = "pcap")]
+    fn first_link_type(&self) -> LinkType {
+        match &self.input {
+            Input::File { format: Format::Pcap { link_type, .. }, .. } => *link_type,
+            Input::File { format: Format::PcapNg { interfaces, .. }, .. } => {
+                interfaces.first().map_or(LinkType::ETHERNET, |i| i.link_type)
+            }
+            Input::Live(live) => live.link_type(),
+        }
+    }
+
+    /// Follows a growing file (as `tail -f` does): at its end, or inside a record not yet
+    /// fully written, wait for more instead of ending or reporting a cut. Reading ends
+    /// when `idle` passes without growth (never, with `None`) or when the stop flag is set.
+    pub fn set_follow(&mut self, idle: Option<Duration>) {
+        if let Input::File { source, .. } = &mut self.input {
+            source.set_follow(Some(idle));
+        }
+    }
+
+    /// A flag that, once set (from a signal handler or another thread), makes the reader
+    /// end cleanly: `next_packet` returns `Ok(None)` at its next call, or within a tenth of
+    /// a second while it waits on a live interface or a followed file.
+    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Sets the defragmenter's limits (before reading).
+    pub fn set_defrag_limits(&mut self, limits: DefragLimits) {
+        self.defrag = Defragmenter::new(limits);
+    }
+
+    /// The capture's name, as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> &CaptureStats {
+        &self.stats
+    }
+
+    /// Adds the counts to `summary` (see [`CaptureStats::report`]).
+    pub fn report(&self, summary: &mut Summary) {
+        self.stats.report(summary);
+    }
+
+    /// Warnings not yet handed out, each distinct one once, as lines to print.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let name = &self.name;
+        for &(link_type, count) in &self.stats.unsupported_link_types {
+            if !self.warned.link_types.contains(&link_type) {
+                self.warned.link_types.push(link_type);
+                lines.push(format!(
+                    "{name}: unsupported link type {link_type}: its packets are skipped and counted \
+                     ({count} so far, packets_undecoded_unsupported_link_type)"
+                ));
+            }
+        }
+        for reason in Undecoded::ALL {
+            let bit = 1u32 << reason.index();
+            let count = self.stats.undecoded(reason);
+            let quiet = matches!(reason, Undecoded::NotIp | Undecoded::UnsupportedLinkType);
+            if count > 0 && !quiet && self.warned.reasons & bit == 0 {
+                self.warned.reasons |= bit;
+                lines.push(format!(
+                    "{name}: some packets are not decoded: {} ({count} so far, packets_undecoded_{})",
+                    reason.describe(),
+                    reason.key()
+                ));
+            }
+        }
+        if self.stats.packets_truncated > 0 && !self.warned.truncated {
+            self.warned.truncated = true;
+            lines.push(format!(
+                "{name}: some packets were cut short by the capture; what is missing is reported as missing \
+                 ({} so far, packets_truncated)",
+                self.stats.packets_truncated
+            ));
+        }
+        let lost = self.stats.fragments.dropped + self.stats.fragments.timed_out;
+        if lost > 0 && !self.warned.fragments {
+            self.warned.fragments = true;
+            lines.push(format!(
+                "{name}: some fragmented IP datagrams could not be reassembled ({lost} so far, \
+                 ip_fragments_dropped and ip_fragments_timed_out)"
+            ));
+        }
+        lines
+    }
+
+    /// The next packet, or `None` at the end of the capture.
+    ///
+    /// Every record counts in the numbering (from 1, as tcpdump and tshark number them),
+    /// and every record not filtered out is returned, decoded as far as it goes: problems
+    /// inside a packet are counted in [`stats`](CaptureReader::stats), never returned as
+    /// errors. An IP fragment that does not complete its datagram is returned with its IP
+    /// header and `transport` `None`; the fragment that completes it is returned with the
+    /// whole datagram's transport and payload, and `ip.reassembled` set.
+    ///
+    /// An error means the file itself is damaged (cut short, an impossible record) or
+    /// could not be read; every packet before the damage was returned first, and calls
+    /// after an error return `Ok(None)`.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
+        if self.finished {
+            return Ok(None);
+        }
+        if self.stop.load(Ordering::Relaxed) {
+            self.finish();
+            return Ok(None);
+        }
+        match &mut self.input {
+            Input::File { source, .. } => {
+                source.consume(self.pending);
+                self.pending = 0;
+            }
+            #[cfg(feature = "pcap")]
+            Input::Live(_) => {}
+        }
+        let record = loop {
+            let record = match self.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    self.finish();
+                    return Ok(None);
+                }
+                Err(error) => {
+                    self.finish();
+                    return Err(error);
+                }
+            };
+            self.number += 1;
+            if self.filtered_out(&record) {
+                continue;
+            }
+            break record;
+        };
+        if let Input::File { source, .. } = &self.input {
+            self.stats.capture_bytes = source.offset().saturating_add(self.pending as u64);
+        }
+        let frame = match &self.input {
+            Input::File { source, .. } => source.slice(record.from, record.to),
+            #[cfg(feature = "pcap")]
+            Input::Live(live) => live.frame(),
+        };
+        Ok(Some(assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats)))
+    }
+
+    /// Whether a capture filter rejects the record; if so it is counted and consumed.
+    #[cfg(feature = "pcap")]
+    fn filtered_out(&mut self, record: &Record) -> bool {
+        let Some(filter) = &mut self.filter else { return false };
+        let frame = match &self.input {
+            Input::File { source, .. } => source.slice(record.from, record.to),
+            Input::Live(live) => live.frame(),
+        };
+        if filter.matches(record.link_type, frame, record.orig_len) {
+            return false;
+        }
+        self.stats.packets_read += 1;
+        self.stats.packets_filtered_out += 1;
+        if let Input::File { source, .. } = &mut self.input {
+            source.consume(self.pending);
+        }
+        self.pending = 0;
+        true
+    }
+
+    #[cfg(not(feature = "pcap"))]
+    fn filtered_out(&mut self, _record: &Record) -> bool {
+        false
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        if let Input::File { source, .. } = &self.input {
+            self.stats.capture_bytes = source.offset().saturating_add(self.pending as u64);
+        }
+        self.stats.fragments = *self.defrag.stats();
+        self.stats.fragments_pending = self.defrag.pending() as u64;
+    }
+
+    /// Frames the next packet record, skipping other blocks.
+    fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
+        match &mut self.input {
+            Input::File { source, format } => loop {
+                let step = match format {
+                    Format::Pcap { big_endian, nanos, modified, link_type, limit } => {
+                        pcap_record(&self.name, source, *big_endian, *nanos, *modified, *link_type, *limit)?
+                    }
+                    Format::PcapNg { big_endian, interfaces, base } => {
+                        pcapng_block(&self.name, source, big_endian, interfaces, base)?
+                    }
+                };
+                match step {
+                    Step::Packet(record, len) => {
+                        self.pending = len;
+                        return Ok(Some(record));
+                    }
+                    Step::Skip(len) => source.consume(len),
+                    Step::End => return Ok(None),
+                }
+            },
+            #[cfg(feature = "pcap")]
+            Input::Live(live) => live.next_record(&self.stop).map(|frame| {
+                frame.map(|(ts, caplen, orig_len)| Record {
+                    from: 0,
+                    to: caplen,
+                    orig_len,
+                    ts,
+                    interface: 0,
+                    link_type: live.link_type(),
+                    known_interface: true,
+                })
+            }),
+        }
+    }
+}
+
+/// Decodes a framed record into a packet, reassembling fragments.
+fn assemble<'a>(
+    number: u64,
+    record: &Record,
+    frame: &'a [u8],
+    defrag: &'a mut Defragmenter,
+    stats: &mut CaptureStats,
+) -> Packet<'a> {
+    let decoded = if record.known_interface {
+        decode_frame(record.link_type, frame)
+    } else {
+        Decoded { undecoded: Some(Undecoded::UnknownInterface), ..Decoded::default() }
+    };
+    let completed = match &decoded.fragment {
+        Some(fragment) => match defrag.push(fragment, record.ts) {
+            Outcome::Complete { protocol, ttl } => {
+                Some(IpInfo { src: fragment.src, dst: fragment.dst, protocol, ttl, reassembled: true })
+            }
+            Outcome::Pending | Outcome::Dropped => None,
+        },
+        None => None,
+    };
+    stats.fragments = *defrag.stats();
+    let defrag: &'a Defragmenter = defrag;
+    let decoded = match completed {
+        Some(info) => crate::decode::ip::decode_reassembled(info, defrag.completed()),
+        None => decoded,
+    };
+    let caplen = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    stats.count(record.link_type, caplen, record.orig_len, &decoded);
+    Packet {
+        number,
+        ts: record.ts,
+        interface: record.interface,
+        link_type: record.link_type,
+        caplen,
+        orig_len: record.orig_len,
+        frame,
+        ip: decoded.ip,
+        transport: decoded.transport,
+        payload: decoded.payload,
+        uncaptured: decoded.uncaptured,
+        truncated: decoded.truncated,
+    }
+}
+
+enum Step {
+    /// A packet record, and the bytes it spans.
+    Packet(Record, usize),
+    /// A block to skip, of this many bytes.
+    Skip(usize),
+    End,
+}
+
+fn io_error(name: &str, source: &ByteSource, error: io::Error) -> ReadError {
+    ReadError::Io { name: name.to_owned(), offset: source.offset(), source: error }
+}
+
+fn u32_at(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) })
+}
+
+fn u16_at(data: &[u8], at: usize, big_endian: bool) -> Option<u16> {
+    let bytes: [u8; 2] = data.get(at..at.checked_add(2)?)?.try_into().ok()?;
+    Some(if big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) })
+}
+
+/// Reads the file header and tells the format by the magic number.
+fn read_file_header(name: &str, source: &mut ByteSource) -> Result<Format, OpenError> {
+    let unreadable = |source: io::Error| OpenError::Unreadable { name: name.to_owned(), source };
+    source.fill(24).map_err(unreadable)?;
+    let data = source.data();
+    let Some(le) = u32_at(data, 0, false) else {
+        let magic = if data.is_empty() { "nothing: the file is empty".to_owned() } else { describe_magic(data) };
+        return Err(OpenError::NotACapture { name: name.to_owned(), magic });
+    };
+    let (big_endian, nanos, modified) = match le {
+        magic::PCAP_USEC => (false, false, false),
+        magic::PCAP_NSEC => (false, true, false),
+        magic::PCAP_MODIFIED => (false, false, true),
+        m if m == magic::PCAP_USEC.swap_bytes() => (true, false, false),
+        m if m == magic::PCAP_NSEC.swap_bytes() => (true, true, false),
+        m if m == magic::PCAP_MODIFIED.swap_bytes() => (true, false, true),
+        magic::PCAPNG_SHB => {
+            let big_endian = match u32_at(data, 8, false) {
+                Some(magic::PCAPNG_BOM) => false,
+                Some(bom) if bom == magic::PCAPNG_BOM.swap_bytes() => true,
+                Some(_) => {
+                    return Err(OpenError::BadHeader {
+                        name: name.to_owned(),
+                        what: "the pcapng section header has no valid byte-order magic".to_owned(),
+                    })
+                }
+                None => return Err(OpenError::CutShort { name: name.to_owned(), offset: data.len() as u64 }),
+            };
+            // The section header block is read as a block like any other.
+            return Ok(Format::PcapNg { big_endian, interfaces: Vec::new(), base: 0 });
+        }
+        _ => return Err(OpenError::NotACapture { name: name.to_owned(), magic: describe_magic(data) }),
+    };
+    let header = match pcap_parser::pcap::parse_pcap_header(data) {
+        Ok((_, header)) => header,
+        Err(_) if data.len() < 24 => {
+            return Err(OpenError::CutShort { name: name.to_owned(), offset: data.len() as u64 })
+        }
+        Err(_) => {
+            return Err(OpenError::BadHeader {
+                name: name.to_owned(),
+                what: "the pcap file header is unreadable".into(),
+            })
+        }
+    };
+    // pcap-parser knows big-endian files only by the two standard magics; read the
+    // fields ourselves for the modified big-endian one.
+    let snaplen = u32_at(data, 16, big_endian).unwrap_or(header.snaplen);
+    let network = u32_at(data, 20, big_endian).unwrap_or(0);
+    let major = u16_at(data, 4, big_endian).unwrap_or(header.version_major);
+    if major != 2 {
+        return Err(OpenError::BadHeader { name: name.to_owned(), what: format!("unknown pcap version {major}") });
+    }
+    source.consume(24);
+    // The low 16 bits are the link type; the upper ones may describe an FCS.
+    let link_type = LinkType(network & 0xffff);
+    let limit = MAX_RECORD.max(snaplen.min(MAX_SNAPLEN));
+    Ok(Format::Pcap { big_endian, nanos, modified, link_type, limit })
+}
+
+fn describe_magic(data: &[u8]) -> String {
+    let head = data.get(..4).unwrap_or(data);
+    let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
+    let text: String = head.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
+    format!("{} \"{text}\"", hex.join(" "))
+}
+
+fn pcap_record(
+    name: &str,
+    source: &mut ByteSource,
+    big_endian: bool,
+    nanos: bool,
+    modified: bool,
+    link_type: LinkType,
+    limit: u32,
+) -> Result<Step, ReadError> {
+    let header_len = if modified { 24 } else { 16 };
+    let cut_short = |source: &ByteSource| ReadError::CutShort { name: name.to_owned(), offset: source.offset() };
+    match source.fill(header_len).map_err(|e| io_error(name, source, e))? {
+        Fill::Ready => {}
+        Fill::End if source.available() == 0 => return Ok(Step::End),
+        Fill::End => return Err(cut_short(source)),
+    }
+    let data = source.data();
+    let (Some(secs), Some(frac), Some(caplen), Some(orig_len)) = (
+        u32_at(data, 0, big_endian),
+        u32_at(data, 4, big_endian),
+        u32_at(data, 8, big_endian),
+        u32_at(data, 12, big_endian),
+    ) else {
+        return Err(cut_short(source));
+    };
+    if caplen > limit {
+        return Err(ReadError::AbsurdLength {
+            name: name.to_owned(),
+            offset: source.offset(),
+            len: u64::from(caplen),
+            limit: u64::from(limit),
+        });
+    }
+    let total = header_len + caplen as usize;
+    match source.fill(total).map_err(|e| io_error(name, source, e))? {
+        Fill::Ready => {}
+        Fill::End => return Err(cut_short(source)),
+    }
+    let frac_nanos = if nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
+    let ts = Timestamp::from_nanos(
+        u64::from(secs).saturating_mul(1_000_000_000).saturating_add(frac_nanos),
+        if nanos { 9 } else { 6 },
+    );
+    let record = Record { from: header_len, to: total, orig_len, ts, interface: 0, link_type, known_interface: true };
+    Ok(Step::Packet(record, total))
+}
+
+fn pcapng_block(
+    name: &str,
+    source: &mut ByteSource,
+    big_endian: &mut bool,
+    interfaces: &mut Vec<Interface>,
+    base: &mut u32,
+) -> Result<Step, ReadError> {
+    let cut_short = |source: &ByteSource| ReadError::CutShort { name: name.to_owned(), offset: source.offset() };
+    let damaged = |source: &ByteSource, what: &'static str| ReadError::Damaged {
+        name: name.to_owned(),
+        offset: source.offset(),
+        what,
+    };
+    match source.fill(12).map_err(|e| io_error(name, source, e))? {
+        Fill::Ready => {}
+        Fill::End if source.available() == 0 => return Ok(Step::End),
+        Fill::End => return Err(cut_short(source)),
+    }
+    let data = source.data();
+    let Some(kind) = u32_at(data, 0, false) else { return Err(cut_short(source)) };
+    if kind == magic::PCAPNG_SHB {
+        // A new section: its byte-order magic sets the byte order of everything in it.
+        *big_endian = match u32_at(data, 8, false) {
+            Some(magic::PCAPNG_BOM) => false,
+            Some(bom) if bom == magic::PCAPNG_BOM.swap_bytes() => true,
+            _ => return Err(damaged(source, "a section header has no valid byte-order magic")),
+        };
+    }
+    let kind = if *big_endian { kind.swap_bytes() } else { kind };
+    let Some(len) = u32_at(data, 4, *big_endian) else { return Err(cut_short(source)) };
+    if len > MAX_BLOCK {
+        return Err(ReadError::AbsurdLength {
+            name: name.to_owned(),
+            offset: source.offset(),
+            len: u64::from(len),
+            limit: u64::from(MAX_BLOCK),
+        });
+    }
+    if len < 12 || len % 4 != 0 {
+        return Err(damaged(source, "a block length is not a multiple of 4 of at least 12 bytes"));
+    }
+    let len = len as usize;
+    match source.fill(len).map_err(|e| io_error(name, source, e))? {
+        Fill::Ready => {}
+        Fill::End => return Err(cut_short(source)),
+    }
+    let data = source.data();
+    let Some(block) = data.get(..len) else { return Err(cut_short(source)) };
+    if u32_at(block, len - 4, *big_endian) != Some(len as u32) {
+        return Err(damaged(source, "a block's trailing length differs from its leading length"));
+    }
+    let be = *big_endian;
+    match kind {
+        magic::PCAPNG_SHB => {
+            *base = base.saturating_add(u32::try_from(interfaces.len()).unwrap_or(u32::MAX));
+            interfaces.clear();
+            Ok(Step::Skip(len))
+        }
+        block::IDB => {
+            let parsed = if be {
+                pcap_parser::pcapng::parse_interfacedescriptionblock_be(block)
+            } else {
+                pcap_parser::pcapng::parse_interfacedescriptionblock_le(block)
+            };
+            let Ok((_, idb)) = parsed else {
+                return Err(damaged(source, "an interface description block is unreadable"));
+            };
+            // pcap-parser reads if_tsoffset as little-endian whatever the section's order.
+            let tsoffset = if be { idb.if_tsoffset.swap_bytes() } else { idb.if_tsoffset };
+            interfaces.push(Interface {
+                link_type: LinkType(u32::from(idb.linktype.0 as u16)),
+                snaplen: idb.snaplen,
+                tsresol: idb.if_tsresol,
+                tsoffset,
+            });
+            Ok(Step::Skip(len))
+        }
+        block::EPB | block::PB => {
+            // EPB: interface (4), ts high, ts low, caplen, orig len; the obsolete PB has a
+            // 2-byte interface and a 2-byte drop count instead of the 4-byte interface.
+            let interface = if kind == block::EPB { u32_at(block, 8, be) } else { u16_at(block, 8, be).map(u32::from) };
+            let (Some(interface), Some(high), Some(low), Some(caplen), Some(orig_len)) =
+                (interface, u32_at(block, 12, be), u32_at(block, 16, be), u32_at(block, 20, be), u32_at(block, 24, be))
+            else {
+                return Err(damaged(source, "a packet block is shorter than its header"));
+            };
+            let to = 28usize.saturating_add(caplen as usize);
+            if to > len - 4 {
+                return Err(damaged(source, "a packet block's captured length exceeds the block"));
+            }
+            let description = interfaces.get(interface as usize).copied();
+            let record = Record {
+                from: 28,
+                to,
+                orig_len,
+                ts: description.map_or(Timestamp::ZERO, |d| pcapng_time(high, low, &d)),
+                interface: base.saturating_add(interface),
+                link_type: description.map_or(LinkType(u32::MAX), |d| d.link_type),
+                known_interface: description.is_some(),
+            };
+            Ok(Step::Packet(record, len))
+        }
+        block::SPB => {
+            let Some(orig_len) = u32_at(block, 8, be) else {
+                return Err(damaged(source, "a simple packet block is shorter than its header"));
+            };
+            let description = interfaces.first().copied();
+            let snaplen = description.map_or(u32::MAX, |d| if d.snaplen == 0 { u32::MAX } else { d.snaplen });
+            let caplen = (orig_len.min(snaplen) as usize).min(len - 16);
+            let record = Record {
+                from: 12,
+                to: 12 + caplen,
+                orig_len,
+                // Simple packet blocks carry no time.
+                ts: Timestamp::ZERO,
+                interface: *base,
+                link_type: description.map_or(LinkType(u32::MAX), |d| d.link_type),
+                known_interface: description.is_some(),
+            };
+            Ok(Step::Packet(record, len))
+        }
+        _ => Ok(Step::Skip(len)),
+    }
+}
+
+/// A pcapng timestamp in the interface's resolution (if_tsresol: a power of 10, or of 2
+/// when the top bit is set) plus its if_tsoffset in seconds.
+fn pcapng_time(high: u32, low: u32, interface: &Interface) -> Timestamp {
+    let units = u128::from((u64::from(high) << 32) | u64::from(low));
+    let exponent = u32::from(interface.tsresol & 0x7f);
+    let (nanos, digits) = if interface.tsresol & 0x80 == 0 {
+        let nanos = if exponent <= 9 {
+            units.saturating_mul(10u128.pow(9 - exponent))
+        } else {
+            10u128.checked_pow(exponent - 9).map_or(0, |div| units / div)
+        };
+        (nanos, exponent.min(9))
+    } else {
+        let nanos = units.saturating_mul(1_000_000_000).checked_shr(exponent).unwrap_or(0);
+        // Decimal digits needed for 2^-exponent: exponent * log10(2), rounded up.
+        (nanos, ((exponent * 30_103).div_ceil(100_000)).min(9))
+    };
+    let offset = i128::from(interface.tsoffset).saturating_mul(1_000_000_000);
+    let total = i128::try_from(nanos).unwrap_or(i128::MAX).saturating_add(offset).max(0);
+    Timestamp::from_nanos(u64::try_from(total).unwrap_or(u64::MAX), digits as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface(tsresol: u8, tsoffset: i64) -> Interface {
+        Interface { link_type: LinkType::ETHERNET, snaplen: 0, tsresol, tsoffset }
+    }
+
+    #[test]
+    fn pcapng_time_follows_if_tsresol() {
+        let micros = pcapng_time(0, 1_500_000, &interface(6, 0));
+        assert_eq!((micros.as_nanos(), micros.digits()), (1_500_000_000, 6));
+        let nanos = pcapng_time(0, 1_500_000_001, &interface(9, 0));
+        assert_eq!((nanos.as_nanos(), nanos.digits()), (1_500_000_001, 9));
+        let binary = pcapng_time(0, 3 << 19, &interface(0x80 | 20, 0));
+        assert_eq!(binary.as_nanos(), 1_500_000_000);
+        let offset = pcapng_time(0, 0, &interface(6, 100));
+        assert_eq!(offset.as_nanos(), 100_000_000_000);
+        let pico = pcapng_time(0, 1_000_000_000, &interface(12, 0));
+        assert_eq!((pico.as_nanos(), pico.digits()), (1_000_000, 9));
+        // Absurd resolutions saturate instead of panicking.
+        let _ = pcapng_time(u32::MAX, u32::MAX, &interface(0x7f, 0));
+        let _ = pcapng_time(u32::MAX, u32::MAX, &interface(0xff, i64::MIN));
+    }
+}
