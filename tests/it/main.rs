@@ -3,3 +3,4 @@
 mod config;
 mod ordering;
 mod capture;
+mod tcp;

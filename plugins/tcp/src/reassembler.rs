@@ -186,13 +186,15 @@ struct Entry {
     generation: u32,
     session: Option<Box<TcpSession>>,
     last_seen: Timestamp,
+    /// Capture time of its latest place in the recency queue.
+    queued_at: Timestamp,
     /// Trace bits for this session (the `k` option adds every bit).
     verbosity: u64,
     buffered: u64,
 }
 
-/// Recency order for idle timeout and eviction; an entry is stale when its session's
-/// serial no longer matches or it has seen packets since (then it is re-queued).
+/// A place in the recency queue (idle timeout and eviction), in capture-time order;
+/// stale when the pair's entry has another serial or was queued again since.
 #[derive(Debug, Clone, Copy)]
 struct Recency {
     pair: SocketPair,
@@ -281,7 +283,7 @@ impl TcpReassembler {
     }
 
     /// Inserts a new session for `pair`, the `generation`-th on it.
-    fn open(&mut self, pair: SocketPair, generation: u32, segment: &Segment<'_>) {
+    fn open(&mut self, pair: SocketPair, generation: u32, segment: &Segment<'_>, now: Timestamp) {
         let id = SessionId::new(&pair, generation);
         let verbosity = self.verbosity_for(&id);
         self.next_serial += 1;
@@ -289,9 +291,18 @@ impl TcpReassembler {
         let session = Box::new(TcpSession::new(segment, self.options.limits));
         self.sessions.insert(
             pair,
-            Entry { serial, id, generation, session: Some(session), last_seen: segment.ts, verbosity, buffered: 0 },
+            Entry {
+                serial,
+                id,
+                generation,
+                session: Some(session),
+                last_seen: segment.ts,
+                queued_at: now,
+                verbosity,
+                buffered: 0,
+            },
         );
-        self.recency.push_back(Recency { pair, serial, seen: segment.ts });
+        self.recency.push_back(Recency { pair, serial, seen: now });
     }
 
     /// Turns a live entry into a tombstone, keeping its counts.
@@ -465,29 +476,45 @@ impl TcpReassembler {
         result
     }
 
+    /// How stale a session's place in the recency queue may get before it is queued
+    /// again: a session is queued at most once per step, so touching it costs nothing
+    /// on most packets, and it ends at most one step after its idle timeout.
+    fn recency_step(&self) -> u64 {
+        (self.options.idle_timeout_nanos / 16).max(1)
+    }
+
+    /// Notes activity on `pair` at capture time `now`.
+    fn touch(&mut self, pair: SocketPair, now: Timestamp) {
+        let step = self.recency_step();
+        if let Some(entry) = self.sessions.get_mut(&pair) {
+            if now.since(entry.queued_at).as_nanos() >= step {
+                entry.queued_at = now;
+                self.recency.push_back(Recency { pair, serial: entry.serial, seen: now });
+            }
+        }
+    }
+
     /// Ends sessions idle for longer than the timeout and forgets old tombstones, a
-    /// bounded number per call.
+    /// bounded number per call. The queue is in capture-time order, and a session's
+    /// latest activity is less than one step after its latest place in it.
     fn sweep(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         let now = ctx.now();
-        let timeout = self.options.idle_timeout_nanos;
+        let horizon = self.options.idle_timeout_nanos.saturating_add(self.recency_step());
         let mut result = Ok(());
         for _ in 0..SWEEP_PER_PACKET {
             let Some(front) = self.recency.front().copied() else { break };
-            if now.since(front.seen).as_nanos() <= timeout {
+            if now.since(front.seen).as_nanos() <= horizon {
                 break;
             }
             self.recency.pop_front();
             let Some(entry) = self.sessions.get_mut(&front.pair) else { continue };
-            if entry.serial != front.serial {
-                continue;
-            }
-            if entry.last_seen > front.seen {
-                self.recency.push_back(Recency { seen: entry.last_seen, ..front });
+            if entry.serial != front.serial || entry.queued_at != front.seen {
                 continue;
             }
             if entry.session.is_some() {
                 self.totals.timed_out += 1;
-                entry.last_seen = now;
+                // The tombstone stays for one more timeout, for late packets.
+                entry.queued_at = now;
                 self.recency.push_back(Recency { seen: now, ..front });
                 if let Err(err) = self.end_session(ctx, front.pair, EndReason::Timeout) {
                     result = Err(err);
@@ -499,19 +526,14 @@ impl TcpReassembler {
         result
     }
 
-    /// Evicts the oldest idle sessions until the table respects its cap.
+    /// Evicts the least recently active sessions (tombstones included) until the table
+    /// respects its cap.
     fn enforce_cap(&mut self, ctx: &mut Context<'_>, keep: SocketPair) -> ListenerResult {
         let mut result = Ok(());
-        let mut rounds = self.recency.len().saturating_mul(2).saturating_add(2);
-        while self.sessions.len() > self.options.max_sessions && rounds > 0 {
-            rounds -= 1;
+        while self.sessions.len() > self.options.max_sessions {
             let Some(front) = self.recency.pop_front() else { break };
             let Some(entry) = self.sessions.get_mut(&front.pair) else { continue };
-            if entry.serial != front.serial {
-                continue;
-            }
-            if entry.last_seen > front.seen || front.pair == keep {
-                self.recency.push_back(Recency { seen: entry.last_seen, ..front });
+            if entry.serial != front.serial || entry.queued_at != front.seen || front.pair == keep {
                 continue;
             }
             if entry.session.is_some() {
@@ -573,13 +595,13 @@ impl TcpReassembler {
             Some((true, _)) => {}
             Some((false, expired)) => {
                 if pure_syn || (expired && opens_session) {
-                    self.open(pair, generation.saturating_add(1), segment);
+                    self.open(pair, generation.saturating_add(1), segment, now);
                     opened = true;
                 }
             }
             None => {
                 if opens_session {
-                    self.open(pair, 1, segment);
+                    self.open(pair, 1, segment, now);
                     opened = true;
                 }
             }
@@ -655,6 +677,7 @@ impl TcpReassembler {
         outcome.actions.clear();
         self.outcome = outcome;
 
+        self.touch(pair, now);
         if opened {
             if let Err(err) = self.enforce_cap(ctx, pair) {
                 first_error.get_or_insert(err);
