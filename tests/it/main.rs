@@ -4,3 +4,4 @@ mod config;
 mod ordering;
 mod capture;
 mod tcp;
+mod http;

@@ -148,7 +148,8 @@ pub struct Request {
     pub range: Range<u64>,
     /// Time of the packet that carried the first byte.
     pub t_start: Timestamp,
-    /// Time of the packet that carried the last byte.
+    /// Capture time at which the whole message was available: the latest packet that
+    /// contributed (a retransmission that filled a hole counts).
     pub t_end: Timestamp,
     /// False when the stream ended (or lost sync) before the body was complete.
     pub complete: bool,
@@ -185,7 +186,8 @@ pub struct Response {
     pub range: Range<u64>,
     /// Time of the packet that carried the first byte.
     pub t_start: Timestamp,
-    /// Time of the packet that carried the last byte.
+    /// Capture time at which the whole message was available: the latest packet that
+    /// contributed (a retransmission that filled a hole counts).
     pub t_end: Timestamp,
     /// False when the stream ended (or lost sync) before the body was complete.
     pub complete: bool,

@@ -890,7 +890,7 @@ impl MessageParser {
     /// Adds `len` body bytes at `data[pos..]`, keeping what fits under `max_body`.
     fn body_bytes(&mut self, data: &Bytes, pos: usize, len: usize) {
         let Some(current) = self.current.as_mut() else { return };
-        current.t_end = self.ts;
+        current.t_end = current.t_end.max(self.ts);
         current.body.len = current.body.len.saturating_add(len as u64);
         let room = self.limits.max_body.saturating_sub(current.body.data.len());
         let keep = usize::try_from(room).unwrap_or(usize::MAX).min(len);
@@ -924,7 +924,7 @@ impl MessageParser {
                 }
                 self.line.extend_from_slice(line_part);
                 if let Some(current) = self.current.as_mut() {
-                    current.t_end = self.ts;
+                    current.t_end = current.t_end.max(self.ts);
                 }
                 if !complete {
                     return data.len();
@@ -974,7 +974,7 @@ impl MessageParser {
                 let take = rest.len().min(room.saturating_add(4));
                 self.head_buf.extend_from_slice(rest.get(..take).unwrap_or_default());
                 if let Some(current) = self.current.as_mut() {
-                    current.t_end = self.ts;
+                    current.t_end = current.t_end.max(self.ts);
                 }
                 match find_head_end(&self.head_buf, old_len.saturating_sub(3), true) {
                     Some(end) if end <= self.limits.max_header_bytes => {

@@ -1,0 +1,212 @@
+//! TCP + HTTP end to end: captures built here and the shared corpus, read by the
+//! capture reader, reassembled by the TCP listener and analysed by the HTTP listener.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use netanalysis_capture::CaptureReader;
+use netanalysis_core::{Dispatcher, Position};
+use netanalysis_http::{HttpAnalyzer, HttpResponse, HttpTransaction, Limits};
+use netanalysis_tcp::{TcpOptions, TcpReassembler, TcpSessionEnd};
+use netanalysis_test_support::{shared_corpus, Lines, Recorder, Side, TcpFlow};
+
+/// The original's trace line for a transaction (its `.http.txt` format).
+fn original_line(t: &HttpTransaction) -> String {
+    format!(
+        "http_transaction {} method={} uri={} status={} req_body={} resp_body={} t_elapsed={}",
+        t.session,
+        t.request.method,
+        t.request.uri,
+        t.response.as_ref().map_or("-".to_owned(), |r| r.status.to_string()),
+        t.request.body.len,
+        t.response.as_ref().map_or(0, |r| r.body.len),
+        t.t_elapsed
+    )
+}
+
+/// Runs TCP + HTTP over a capture; the recorder sees what `recorder` asks for.
+fn run(reader: CaptureReader, limits: Limits, recorder: Recorder) -> Lines {
+    let lines = recorder.lines();
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), Box::new(TcpReassembler::new(TcpOptions::default()))).unwrap();
+    builder.add("HTTP", None, Box::new(HttpAnalyzer::new(limits, false))).unwrap();
+    builder.add("Recorder", None, Box::new(recorder)).unwrap();
+    let mut dispatcher = builder.build();
+    dispatcher.setup();
+    let mut reader = reader;
+    while let Some(packet) = reader.next_packet().expect("a readable capture") {
+        dispatcher.dispatch_packet(&packet);
+    }
+    dispatcher.teardown();
+    let faults = dispatcher.take_faults();
+    assert!(faults.is_empty(), "{faults:?}");
+    lines
+}
+
+fn from_flow(flow: &TcpFlow) -> CaptureReader {
+    CaptureReader::from_reader("flow.pcap", Box::new(io::Cursor::new(flow.to_pcap()))).unwrap()
+}
+
+fn transactions_and_end() -> Recorder {
+    Recorder::empty()
+        .with(|e: &HttpTransaction| original_line(e))
+        .with(|e: &TcpSessionEnd| format!("tcp_session_end {}", e.session))
+}
+
+#[test]
+fn keep_alive_flow_pairs_each_request_before_the_session_ends() {
+    let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:8080");
+    flow.handshake();
+    flow.send(Side::Client, b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n");
+    flow.send(Side::Server, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+    flow.send(Side::Client, b"POST /two HTTP/1.1\r\nContent-Length: 4\r\n\r\n");
+    flow.send(Side::Client, b"wxyz");
+    flow.send(Side::Server, b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+    flow.close();
+    let lines = run(from_flow(&flow), Limits::default(), transactions_and_end()).get();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].contains("method=GET uri=/one status=200 req_body=0 resp_body=3"), "{}", lines[0]);
+    assert!(lines[1].contains("method=POST uri=/two status=201 req_body=4 resp_body=2"), "{}", lines[1]);
+    assert!(lines[2].starts_with("tcp_session_end"));
+}
+
+#[test]
+fn chunk_header_straddling_two_packets_end_to_end() {
+    let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:80");
+    flow.handshake();
+    flow.send(Side::Client, b"GET /c HTTP/1.1\r\n\r\n");
+    flow.send(Side::Server, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1");
+    flow.send(Side::Server, b"a\r\n0123456789abcdefghijklmnop\r\n0\r\n\r\n");
+    flow.close();
+    let recorder =
+        Recorder::empty().with(|e: &HttpResponse| String::from_utf8_lossy(&e.response.body.data.to_vec()).into_owned());
+    assert_eq!(run(from_flow(&flow), Limits::default(), recorder).get(), ["0123456789abcdefghijklmnop"]);
+}
+
+#[test]
+fn close_delimited_response_precedes_session_end() {
+    let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:5000");
+    flow.handshake();
+    flow.send(Side::Client, b"GET /old HTTP/1.0\r\n\r\n");
+    flow.send_segments(Side::Server, &[b'x'; 5000], 1448);
+    flow.close();
+    // The server's "body" above has no status line: the session is HTTP from the
+    // client's bytes, and the server's bytes are skipped, so the request is unanswered.
+    let lines = run(from_flow(&flow), Limits::default(), transactions_and_end()).get();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].contains("uri=/old status=-"), "{}", lines[0]);
+    let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:5000");
+    flow.handshake();
+    flow.send(Side::Client, b"GET /old HTTP/1.0\r\n\r\n");
+    flow.send(Side::Server, b"HTTP/1.0 200 OK\r\n\r\n");
+    flow.send_segments(Side::Server, &[b'x'; 5000], 1448);
+    flow.close();
+    let lines = run(from_flow(&flow), Limits::default(), transactions_and_end()).get();
+    assert!(lines[0].contains("uri=/old status=200 req_body=0 resp_body=5000"), "{lines:#?}");
+    assert!(lines[1].starts_with("tcp_session_end"));
+}
+
+fn corpus_capture(name: &str) -> Option<PathBuf> {
+    let Some(corpus) = shared_corpus() else {
+        println!("skipped: no shared corpus");
+        return None;
+    };
+    Some(corpus.join("pcaps/net-analysis").join(name))
+}
+
+fn golden(name: &str) -> String {
+    let corpus = shared_corpus().expect("checked by corpus_capture");
+    std::fs::read_to_string(corpus.join("golden-netanalysis").join(name)).expect("a golden trace")
+}
+
+fn golden_transactions(name: &str) -> Vec<String> {
+    golden(name).lines().filter(|l| l.starts_with("http_transaction")).map(str::to_owned).collect()
+}
+
+fn corpus_run(path: &Path) -> Vec<String> {
+    let recorder = Recorder::empty().with(|e: &HttpTransaction| original_line(e));
+    run(CaptureReader::open(path).expect("corpus capture opens"), Limits::default(), recorder).get()
+}
+
+#[test]
+fn t1_google_matches_the_original() {
+    let Some(path) = corpus_capture("t1_google.pcap") else { return };
+    let recorder = Recorder::empty().with(|t: &HttpTransaction| {
+        let response = t.response.as_ref().expect("answered");
+        format!(
+            "{} {} {} cl={} server={} t_start={} t_end={} t_elapsed={}",
+            t.session,
+            t.request.uri,
+            response.status,
+            response.header("content-length").and_then(|h| h.value_str()).unwrap_or("-"),
+            response.header("server").and_then(|h| h.value_str()).unwrap_or("-"),
+            t.t_start,
+            t.t_end,
+            t.t_elapsed
+        )
+    });
+    let lines = run(CaptureReader::open(&path).unwrap(), Limits::default(), recorder).get();
+    assert_eq!(
+        lines,
+        ["145.246.233.194:33403-216.239.59.147:80 /index.html 200 cl=1925 server=GWS/2.1 \
+          t_start=1096989582.687684 t_end=1096989582.739386 t_elapsed=0.051702"]
+    );
+    // Same transaction line as the original's HTTP listener, field for field.
+    assert_eq!(corpus_run(&path), golden_transactions("t1_google.http.txt"));
+}
+
+#[test]
+fn t6_http_pipelining_has_ten_transactions_in_order() {
+    let Some(path) = corpus_capture("t6_http_pipelining.pcap") else { return };
+    let ours = corpus_run(&path);
+    let sizes: Vec<&str> = ours.iter().filter_map(|l| l.split(" resp_body=").nth(1)?.split(' ').next()).collect();
+    assert_eq!(sizes, ["6332", "3721", "2929", "1911", "2785", "23052", "8820", "404", "7975", "8832"]);
+    // Against the original's HTTPPipelining listener: identical except for t_elapsed of
+    // the 4th to 8th transactions. The original measured those from the start of the
+    // monologue that held the request (the 4th and 5th requests share one, sent
+    // together), or from the first packet of a monologue split over several; we measure
+    // from the packet that carried each request's first byte, per issue 5's t_start.
+    let theirs = golden_transactions("t6_http_pipelining.pipelining.txt");
+    assert_eq!(ours.len(), theirs.len());
+    for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        let strip = |l: &str| l.rsplit_once(" t_elapsed=").map(|(head, _)| head.to_owned()).unwrap_or_default();
+        assert_eq!(strip(a), strip(b), "transaction {}", k + 1);
+    }
+    // The original's plain HTTP listener paired by monologue: it lost the requests sent
+    // in the same monologue as another (it reports 6 transactions, one of them with the
+    // 5th request counted as the 4th's 1440-byte "body"); ours has all ten.
+    assert_eq!(golden_transactions("t6_http_pipelining.http.txt").len(), 6);
+}
+
+#[test]
+fn t7_http_post_counts_the_request_body_by_its_content_length() {
+    let Some(path) = corpus_capture("t7_http_post.pcap") else { return };
+    let ours = corpus_run(&path);
+    assert_eq!(ours.len(), 1);
+    assert!(ours[0].contains("method=POST") && ours[0].contains("req_body=107 resp_body=275"), "{}", ours[0]);
+    // Equal to the original's HTTP listener; its HTTPPipelining listener says 111, the
+    // 107 bytes plus the CRLF pair the client sent after the body (which RFC 9112 §2.2
+    // lets a server ignore; we skip it as an empty line between messages).
+    assert_eq!(ours, golden_transactions("t7_http_post.http.txt"));
+    assert!(golden_transactions("t7_http_post.pipelining.txt")[0].contains("req_body=111"));
+}
+
+#[test]
+fn original_corpus_transactions_match_the_original_traces() {
+    let Some(dir) = corpus_capture("") else { return };
+    // Captures with one request per monologue, where the original's monologue pairing
+    // was right: we reproduce its transaction lines (t6 and t7 are checked above).
+    for name in ["t1_google", "t2_lost_packet", "t3_data_resend", "t4_keepalive", "t5_half_close", "t8_multi_pkt_mono"]
+    {
+        let ours = corpus_run(&dir.join(format!("{name}.pcap")));
+        let mut theirs = golden_transactions(&format!("{name}.http.txt"));
+        if name == "t4_keepalive" {
+            // The one difference: the first response of t4 is chunked in 24 chunks
+            // (2106, 12620, 520, 7981, 4018, 600, 1934, 2427, 76, ... 202, 0 bytes) that
+            // add up to 72028; the original's de-chunking stopped after the eighth chunk
+            // and reported their sum, 32206.
+            theirs[0] = theirs[0].replace("resp_body=32206", "resp_body=72028");
+        }
+        assert_eq!(ours, theirs, "{name}");
+    }
+}
