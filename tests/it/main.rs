@@ -3,5 +3,8 @@
 mod config;
 mod ordering;
 mod capture;
-mod tcp;
 mod http;
+mod tcp;
+mod adversarial;
+mod faults;
+mod examples;
