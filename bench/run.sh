@@ -31,7 +31,9 @@
 # Every command runs under `taskset -c $BENCH_CPU` and `/usr/bin/time -v`; the
 # capture is read once beforehand so that it is in the page cache.  Wall time
 # is the median over the runs; peak RSS is the largest maximum resident set
-# size seen.  MB/s is capture file bytes (10^6) per second, packets/s is the
+# size seen; the median CPU time (user plus system, from the same runs) is
+# shown too, since wall time suffers when other work shares the core.  MB/s
+# is capture file bytes (10^6) per second, packets/s is the
 # capture's packet count per second, transactions/s counts the
 # http_transaction lines of one extra, untimed `--json HTTP` run.  The last
 # column is how many times faster netanalysis TCP+HTTP went than that row
@@ -145,11 +147,12 @@ cat "$CAPTURE" >/dev/null
 # ------------------------------------------------------------------ modes
 # name | kind (ours/other) | needs | command (run with eval; CAPTURE, BIN, NIDS and
 # FLOW_DIR are variables so the command column prints as it is run)
+T=${THREADS[*]:+${THREADS[*]} }
 MODES=(
-    "decode only|ours|bin|\"\$BIN\" --quiet --decode-only ${THREADS[*]} \"\$CAPTURE\""
-    "TCP|ours|bin|\"\$BIN\" --quiet ${THREADS[*]} \"\$CAPTURE\""
-    "TCP+HTTP|ours|bin|\"\$BIN\" --quiet ${THREADS[*]} HTTP \"\$CAPTURE\""
-    "TCP+HTTP+JsonLog|ours|bin|\"\$BIN\" --quiet --json ${THREADS[*]} HTTP \"\$CAPTURE\""
+    "decode only|ours|bin|\"\$BIN\" --quiet --decode-only $T\"\$CAPTURE\""
+    "TCP|ours|bin|\"\$BIN\" --quiet $T\"\$CAPTURE\""
+    "TCP+HTTP|ours|bin|\"\$BIN\" --quiet ${T}HTTP \"\$CAPTURE\""
+    "TCP+HTTP+JsonLog|ours|bin|\"\$BIN\" --quiet --json ${T}HTTP \"\$CAPTURE\""
     "tcpdump -r -w /dev/null|other|tcpdump|tcpdump -r \"\$CAPTURE\" -w /dev/null"
     "libnids (TCP only)|other|nids|\"\$NIDS\" \"\$CAPTURE\""
     "tcpflow|other|tcpflow|tcpflow -r \"\$CAPTURE\" -o \"\$FLOW_DIR\""
@@ -174,7 +177,7 @@ for i in "${!MODES[@]}"; do
 done
 
 # ------------------------------------------------------------------ runs
-declare -A TIMES RSS STATUS
+declare -A TIMES CPU_TIMES RSS STATUS
 run_once() {   # index -> appends seconds to TIMES, max RSS to RSS, status to STATUS
     local i=$1 name kind needs command start end rc kb
     IFS='|' read -r name kind needs command <<<"${MODES[$i]}"
@@ -193,6 +196,7 @@ run_once() {   # index -> appends seconds to TIMES, max RSS to RSS, status to ST
     if [[ -s $WORK/time.txt ]]; then
         kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
         (( ${kb:-0} > ${RSS[$i]:-0} )) && RSS[$i]=$kb
+        CPU_TIMES[$i]+="$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%d", s * 1e6}' "$WORK/time.txt") "
     fi
     if (( rc != 0 )); then
         STATUS[$i]="exit $rc"
@@ -250,12 +254,12 @@ echo
 echo "Capture: \`$CAPTURE\`, $BYTES bytes$( [[ -n $PACKETS ]] && echo ", $PACKETS packets")."
 echo "Runs: $RUNS per command, median quoted; pinned with \`${PIN[*]:-(not pinned)}\`; $(date -u '+%Y-%m-%d %H:%M UTC')."
 echo
-echo "| tool / mode | median s | MB/s | packets/s | transactions/s | peak RSS MB | TCP+HTTP is this many times faster |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| tool / mode | median s | MB/s | packets/s | transactions/s | peak RSS MB | TCP+HTTP is this many times faster | CPU s (user+sys) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name kind needs command <<<"${MODES[$i]}"
     if [[ -n ${STATUS[$i]:-} ]]; then
-        echo "| $name | failed (${STATUS[$i]}) | | | | | |"
+        echo "| $name | failed (${STATUS[$i]}) | | | | | | |"
         FAILED=1
         continue
     fi
@@ -263,14 +267,15 @@ for i in "${ACTIVE[@]}"; do
     tx=""
     [[ $name == TCP+HTTP* && -n $TRANSACTIONS ]] && tx=$TRANSACTIONS
     awk -v name="$name" -v us="$us" -v bytes="$BYTES" -v packets="${PACKETS:-}" -v tx="$tx" \
-        -v rss="${RSS[$i]:-}" -v base="$BASE_US" 'BEGIN {
+        -v rss="${RSS[$i]:-}" -v base="$BASE_US" -v cpu="$(median_us "${CPU_TIMES[$i]:-}")" 'BEGIN {
         s = us / 1e6
         mbs = bytes / 1e6 / s
-        printf "| %s | %.3f | %s | %s | %s | %s | %s |\n", name, s, sprintf(mbs >= 100 ? "%.0f" : "%.2f", mbs),
+        printf "| %s | %.3f | %s | %s | %s | %s | %s | %s |\n", name, s, sprintf(mbs >= 100 ? "%.0f" : "%.2f", mbs),
             packets == "" ? "" : sprintf("%.0f", packets / s),
             tx == "" ? "" : sprintf("%.0f", tx / s),
             rss == "" ? "" : sprintf("%.0f", rss / 1024),
-            base == "" ? "" : sprintf("%.2fx", us / base) }'
+            base == "" ? "" : sprintf("%.2fx", us / base),
+            cpu == "" ? "" : sprintf("%.3f", cpu / 1e6) }'
 done
 echo
 echo "Commands (BIN=$BIN, NIDS=bench/out/nids-count, FLOW_DIR on $TMP_ROOT):"
