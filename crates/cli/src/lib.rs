@@ -105,17 +105,37 @@ fn build_pipeline(args: &Args, registry: &Registry, plugin_specs: &[String]) -> 
         chosen.push(registry.parse("JsonLog")?);
     }
     if !args.decode_only {
-        // TCP is loaded even when not named, and every plugin's requirements before it.
-        let mut required: Vec<&str> = vec!["TCP"];
-        for (plugin, _) in &chosen {
-            required.extend(plugin.requires.iter().copied());
-        }
-        for name in required {
-            if !chosen.iter().any(|(p, _)| p.name == name) {
-                let (plugin, config) = registry.parse(name)?;
-                chosen.insert(0, (plugin, config));
+        // TCP is loaded even when not named, and every plugin's requirements (with their
+        // own requirements) before it, with default options.
+        let mut resolved: Vec<(&'static netanalysis_core::Plugin, netanalysis_core::Config)> = Vec::new();
+        let tcp = registry.parse("TCP")?;
+        let named = std::mem::take(&mut chosen);
+        let mut pending: Vec<_> = std::iter::once(tcp).chain(named.iter().cloned()).collect();
+        pending.reverse();
+        let mut depth = 0;
+        while let Some((plugin, config)) = pending.pop() {
+            if resolved.iter().any(|(p, _)| p.name == plugin.name) {
+                continue;
+            }
+            let missing: Vec<&str> =
+                plugin.requires.iter().copied().filter(|r| !resolved.iter().any(|(p, _)| p.name == *r)).collect();
+            if missing.is_empty() || depth > 64 {
+                // A plugin named on the command line keeps its options even when another
+                // plugin required it first.
+                let config = named.iter().find(|(p, _)| p.name == plugin.name).map_or(config, |(_, c)| c.clone());
+                resolved.push((plugin, config));
+                continue;
+            }
+            depth += 1;
+            pending.push((plugin, config));
+            for name in missing.into_iter().rev() {
+                match named.iter().find(|(p, _)| p.name == name) {
+                    Some(entry) => pending.push(entry.clone()),
+                    None => pending.push(registry.parse(name)?),
+                }
             }
         }
+        chosen = resolved;
     } else if !chosen.is_empty() && chosen.iter().any(|(p, _)| p.name != "JsonLog") {
         bail!("--decode-only runs no plugins; drop the plugin arguments");
     }
@@ -136,6 +156,20 @@ fn build_pipeline(args: &Args, registry: &Registry, plugin_specs: &[String]) -> 
         builder.add(plugin.name, plugin.position, listener)?;
     }
     Ok(Pipeline { dispatcher: builder.build(), json_on_stdout })
+}
+
+/// The listeners a command line would run, in delivery order (TCP first, the JSON log
+/// last), without reading anything.
+pub fn listener_order<I, T>(args: I) -> anyhow::Result<Vec<String>>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = Args::try_parse_from(args)?;
+    let registry = Registry::from_inventory()?;
+    let (plugin_specs, _) = args.split_items()?;
+    let pipeline = build_pipeline(&args, &registry, &plugin_specs)?;
+    Ok(pipeline.dispatcher.listener_names().map(str::to_owned).collect())
 }
 
 /// Prints faults as they happen: each listener's first few, then only counts.

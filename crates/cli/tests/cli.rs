@@ -277,3 +277,12 @@ fn the_custom_plugin_example_registers_and_runs_by_name() {
     let status = run_in_process(&["--quiet", "BigMonologues,min=10", capture.to_str().unwrap()]);
     assert_eq!(status, std::process::ExitCode::SUCCESS);
 }
+
+#[test]
+fn tcp_listens_first_even_when_named_last() {
+    let order =
+        netanalysis_cli::listener_order(["netanalysis", "--json", "Example2", "HTTP", "TCP,v=1", "x.pcap"]).unwrap();
+    assert_eq!(order, ["TCP", "Example2", "HTTP", "JsonLog"]);
+    let order = netanalysis_cli::listener_order(["netanalysis", "Example3", "x.pcap"]).unwrap();
+    assert_eq!(order, ["TCP", "HTTP", "Example3"], "TCP and the plugins Example3 requires are loaded unnamed");
+}
