@@ -9,9 +9,10 @@
 //! The pipeline is built in `netanalysis_examples::example1` (examples/src/lib.rs).
 
 use std::io;
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let capture = netanalysis_examples::capture_from_args();
-    netanalysis_examples::example1(&capture, Box::new(io::BufWriter::new(io::stdout())))?;
-    Ok(())
+    let result = netanalysis_examples::example1(&capture, Box::new(io::BufWriter::new(io::stdout())));
+    netanalysis_examples::exit("example1", result.map(drop))
 }

@@ -11,10 +11,12 @@
 //! (examples/src/lib.rs).
 
 use std::io;
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let capture = netanalysis_examples::capture_from_args();
     let regex = std::env::args().nth(2);
-    netanalysis_examples::example2(&capture, regex.as_deref(), 16, Box::new(io::BufWriter::new(io::stdout())))?;
-    Ok(())
+    let out = Box::new(io::BufWriter::new(io::stdout()));
+    let result = netanalysis_examples::example2(&capture, regex.as_deref(), 16, out);
+    netanalysis_examples::exit("example2", result.map(drop))
 }

@@ -11,9 +11,10 @@
 //! (examples/src/lib.rs).
 
 use std::io;
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let capture = netanalysis_examples::capture_from_args();
-    netanalysis_examples::example3(&capture, Box::new(io::BufWriter::new(io::stdout())))?;
-    Ok(())
+    let result = netanalysis_examples::example3(&capture, Box::new(io::BufWriter::new(io::stdout())));
+    netanalysis_examples::exit("example3", result.map(drop))
 }

@@ -8,11 +8,18 @@
 //! The same on the command line: `netanalysis PortCounter captures/http-sample.pcap`.
 //! The pipeline is built in `netanalysis_examples::port_counter` (examples/src/lib.rs).
 
-use std::io;
+use std::io::{self, Write};
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let capture = netanalysis_examples::capture_from_args();
-    let summary = netanalysis_examples::port_counter(&capture, Box::new(io::BufWriter::new(io::stdout())))?;
-    println!("{} pairs, {} bytes in all", summary.count("port_counter_pairs"), summary.count("port_counter_bytes"));
-    Ok(())
+    let result = netanalysis_examples::port_counter(&capture, Box::new(io::BufWriter::new(io::stdout())));
+    let result = result.and_then(|summary| {
+        // The counts the plugin added to the run summary (Listener::report).
+        let pairs = summary.count("port_counter_pairs");
+        let bytes = summary.count("port_counter_bytes");
+        writeln!(io::stdout(), "{pairs} pairs, {bytes} bytes in all")?;
+        Ok(())
+    });
+    netanalysis_examples::exit("port_counter", result)
 }

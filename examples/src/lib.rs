@@ -19,12 +19,13 @@
 //! ships, [`SAMPLE_CAPTURE`], when there is none.
 #![forbid(unsafe_code)]
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use netanalysis_capture::CaptureReader;
-use netanalysis_core::{Dispatcher, Listener, Position, Summary};
+use netanalysis_core::{Dispatcher, Fault, FaultKind, Listener, ListenerError, Position, Summary};
 use netanalysis_example_plugins::{Example1, Example2, Example3, PortCounter};
 use netanalysis_http::{HttpAnalyzer, Limits};
 use netanalysis_tcp::TcpReassembler;
@@ -33,6 +34,27 @@ pub mod library;
 
 /// The capture the project ships (`captures/http-sample.pcap`).
 pub const SAMPLE_CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../captures/http-sample.pcap");
+
+/// Ends an example: prints an error as one line on stderr (`example2: <cause>: ...`)
+/// and exits 2, or exits 0; a closed pipe (`| head`) is not an error.
+pub fn exit(example: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{example}: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let broken = |e: &io::Error| e.kind() == io::ErrorKind::BrokenPipe;
+    err.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(broken)
+            || matches!(cause.downcast_ref::<ListenerError>(), Some(ListenerError::Io(e)) if broken(e))
+    })
+}
 
 /// The capture named by the first command-line argument, or [`SAMPLE_CAPTURE`].
 pub fn capture_from_args() -> PathBuf {
@@ -49,7 +71,8 @@ pub fn run_pipeline(
     listeners: Vec<(&str, Box<dyn Listener>)>,
     trace: Box<dyn Write + Send>,
 ) -> anyhow::Result<Summary> {
-    let mut reader = CaptureReader::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // Capture errors name the file and say what to do; no context needed.
+    let mut reader = CaptureReader::open(path)?;
 
     let mut builder = Dispatcher::builder();
     builder.trace_to(trace);
@@ -61,7 +84,7 @@ pub fn run_pipeline(
 
     dispatcher.setup();
     // Each packet borrows the reader's buffer, so it is dispatched before the next read.
-    while let Some(packet) = reader.next_packet().with_context(|| format!("cannot read {}", path.display()))? {
+    while let Some(packet) = reader.next_packet()? {
         dispatcher.dispatch_packet(&packet);
     }
     dispatcher.teardown();
@@ -70,7 +93,12 @@ pub fn run_pipeline(
     let mut summary = Summary::new();
     reader.report(&mut summary);
     dispatcher.report(&mut summary);
-    let faults = dispatcher.take_faults();
+    // A closed pipe downstream (`| head`) is how a reader says it has seen enough.
+    let faults: Vec<Fault> = dispatcher
+        .take_faults()
+        .into_iter()
+        .filter(|fault| !matches!(&fault.kind, FaultKind::Failed(ListenerError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe))
+        .collect();
     if let Some(first) = faults.first() {
         bail!("{first} ({} listener errors in all)", faults.len());
     }

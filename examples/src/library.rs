@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use netanalysis_capture::CaptureReader;
 use netanalysis_core::{
     AnyEvent, Context, Dispatcher, Listener, ListenerError, ListenerResult, Position, Subscriptions,
@@ -59,7 +59,7 @@ impl Listener for TransactionCollector {
 /// Reads the capture at `path` and returns its HTTP transactions, in the order they
 /// completed (request order within each session).
 pub fn collect_http_transactions(path: &Path) -> anyhow::Result<Vec<HttpTransaction>> {
-    let mut reader = CaptureReader::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = CaptureReader::open(path)?;
 
     let collector = TransactionCollector::new();
     let transactions = collector.handle();
@@ -70,7 +70,8 @@ pub fn collect_http_transactions(path: &Path) -> anyhow::Result<Vec<HttpTransact
     let mut dispatcher = builder.build();
 
     dispatcher.setup();
-    while let Some(packet) = reader.next_packet().with_context(|| format!("cannot read {}", path.display()))? {
+    // Each packet borrows the reader's buffer, so it is dispatched before the next read.
+    while let Some(packet) = reader.next_packet()? {
         dispatcher.dispatch_packet(&packet);
     }
     // Teardown ends the sessions still open, so their last transactions come out too.
