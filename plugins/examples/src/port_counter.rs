@@ -24,12 +24,19 @@
 //!         2442          2  10.88.0.1:80 -> 10.88.0.2:41002
 //! ```
 //!
-//! The run summary gets `port_counter_pairs` and `port_counter_bytes`.
+//! A monologue split at TCP's `max_monologue` counts once per part.
+//!
+//! The run summary gets `port_counter_pairs` and `port_counter_bytes`, and, when
+//! `max_pairs` was reached, `port_counter_overflow_bytes`.
 //!
 //! # Configuration
 //!
-//! `top` (number, default 0): print only the first `top` rows of the table (0: all).
-//! Every pair is still emitted as an event.
+//! - `top` (number, default 0): print only the first `top` rows of the table (0: all).
+//!   Every pair is still emitted as an event.
+//! - `max_pairs` (number, default 1000000): pairs counted one by one. Past it, the
+//!   bytes of pairs not yet seen are added up together and shown in a last row,
+//!   `(other pairs)`, so memory stays bounded on a capture with millions of
+//!   connections.
 //!
 //! # Example
 //!
@@ -44,12 +51,23 @@ use netanalysis_core::{
 use netanalysis_tcp::TcpMonologue;
 
 /// The options of the `PortCounter` plugin.
-pub const PORT_COUNTER_OPTIONS: &[OptionSpec] = &[OptionSpec {
-    name: "top",
-    kind: OptionKind::Uint,
-    default: Some("0"),
-    help: "rows of the table printed at the end (0: all)",
-}];
+pub const PORT_COUNTER_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "top",
+        kind: OptionKind::Uint,
+        default: Some("0"),
+        help: "rows of the table printed at the end (0: all)",
+    },
+    OptionSpec {
+        name: "max_pairs",
+        kind: OptionKind::Uint,
+        default: Some("1000000"),
+        help: "pairs counted one by one; the bytes of later pairs are added up together",
+    },
+];
+
+/// Pairs counted one by one unless `max_pairs` says otherwise.
+pub const DEFAULT_MAX_PAIRS: usize = 1_000_000;
 
 /// Pairs emitted per teardown frame.
 const BATCH: usize = 1_000;
@@ -93,14 +111,30 @@ struct Tally {
 }
 
 /// The `PortCounter` plugin's listener (see the [module docs](self)).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PortCounter {
     counts: HashMap<(Endpoint, Endpoint), Tally>,
+    max_pairs: usize,
+    /// What pairs past `max_pairs` carried, together.
+    overflow: Tally,
     /// The final table, built at the first teardown call.
     ranked: Option<Vec<PortCount>>,
     /// Rows of `ranked` already emitted.
     emitted: usize,
     top: Option<usize>,
+}
+
+impl Default for PortCounter {
+    fn default() -> Self {
+        PortCounter {
+            counts: HashMap::new(),
+            max_pairs: DEFAULT_MAX_PAIRS,
+            overflow: Tally::default(),
+            ranked: None,
+            emitted: 0,
+            top: None,
+        }
+    }
 }
 
 impl PortCounter {
@@ -114,12 +148,20 @@ impl PortCounter {
         PortCounter { top: Some(top), ..PortCounter::default() }
     }
 
+    /// Counts at most `max_pairs` pairs one by one; later pairs are added up together.
+    pub fn max_pairs(mut self, max_pairs: usize) -> PortCounter {
+        self.max_pairs = max_pairs;
+        self
+    }
+
     /// Builds the listener from its checked options: the registry's `build`.
     pub fn build(cfg: &Config) -> Result<Box<dyn Listener>, ConfigError> {
-        Ok(Box::new(match cfg.u64("top")? {
+        let counter = match cfg.u64("top")? {
             None | Some(0) => PortCounter::new(),
             Some(top) => PortCounter::with_top(usize::try_from(top).unwrap_or(usize::MAX)),
-        }))
+        };
+        let max_pairs = cfg.u64("max_pairs")?.map_or(DEFAULT_MAX_PAIRS, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(Box::new(counter.max_pairs(max_pairs)))
     }
 
     /// The counts so far, largest first (ties by sender, then receiver).
@@ -150,7 +192,12 @@ impl Listener for PortCounter {
 
     fn on_event(&mut self, event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(monologue) = event.downcast_ref::<TcpMonologue>() {
-            let tally = self.counts.entry((monologue.from, monologue.to)).or_default();
+            let key = (monologue.from, monologue.to);
+            let tally = if self.counts.len() < self.max_pairs || self.counts.contains_key(&key) {
+                self.counts.entry(key).or_default()
+            } else {
+                &mut self.overflow
+            };
             tally.bytes = tally.bytes.saturating_add(monologue.data.len());
             tally.monologues += 1;
         }
@@ -173,12 +220,23 @@ impl Listener for PortCounter {
             ctx.emit(row.clone());
         }
         self.emitted = end;
-        Ok(if end < rows.len() { Flow::More } else { Flow::Done })
+        if end < rows.len() {
+            return Ok(Flow::More);
+        }
+        if self.overflow.monologues > 0 {
+            let Tally { bytes, monologues } = self.overflow;
+            ctx.trace(format_args!("{bytes:>12} {monologues:>10}  (other pairs, past max_pairs={})", self.max_pairs))?;
+        }
+        Ok(Flow::Done)
     }
 
     fn report(&self, summary: &mut Summary) {
         summary.add("port_counter_pairs", self.counts.len() as u64);
-        summary.add("port_counter_bytes", self.counts.values().fold(0u64, |sum, t| sum.saturating_add(t.bytes)));
+        let counted = self.counts.values().fold(0u64, |sum, t| sum.saturating_add(t.bytes));
+        summary.add("port_counter_bytes", counted.saturating_add(self.overflow.bytes));
+        if self.overflow.monologues > 0 {
+            summary.add("port_counter_overflow_bytes", self.overflow.bytes);
+        }
     }
 }
 
@@ -282,6 +340,24 @@ mod tests {
         let (lines, counts, _) = run(PortCounter::with_top(1), conversation());
         assert_eq!(lines.len(), 2);
         assert_eq!(counts.len(), 3);
+    }
+
+    #[test]
+    fn pairs_past_max_pairs_are_added_up_in_a_last_row() {
+        let (lines, counts, summary) = run(PortCounter::new().max_pairs(2), conversation());
+        assert_eq!(
+            lines,
+            [
+                "       bytes monologues  from -> to",
+                "         500          2  10.0.0.9:80 -> 10.0.0.1:40000",
+                "          37          2  10.0.0.1:40000 -> 10.0.0.9:80",
+                "          37          1  (other pairs, past max_pairs=2)",
+            ]
+        );
+        assert_eq!(counts.len(), 2);
+        assert_eq!(summary.count("port_counter_pairs"), 2);
+        assert_eq!(summary.count("port_counter_bytes"), 574);
+        assert_eq!(summary.count("port_counter_overflow_bytes"), 37);
     }
 
     #[test]
