@@ -9,7 +9,7 @@
 //! | plugin | listener | listens for | emits | prints |
 //! |---|---|---|---|---|
 //! | `Example1` | [`Example1`] | `tcp_monologue`, `monologue_bandwidth` | [`MonologueBandwidth`] | one line per monologue: its bandwidth |
-//! | `Example2` | [`Example2`] | `tcp_monologue` | nothing | one line per monologue (or per match of `regex=`) |
+//! | `Example2` | [`Example2`] | `tcp_monologue` | nothing | one line per monologue (only those matching `regex=`, with the match in context) |
 //! | `Example3` | [`Example3`] | `http_transaction` | [`HttpWait`] | one line per transaction: URI and network wait |
 //! | `PortCounter` | [`PortCounter`] | `tcp_monologue` | [`PortCount`] at teardown | a table of bytes per direction, largest first |
 //!
