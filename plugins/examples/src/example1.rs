@@ -232,6 +232,22 @@ mod tests {
     }
 
     #[test]
+    fn monologues_from_upstream_listener_each_get_a_line() {
+        let monologues = vec![
+            monologue("10.0.0.1:40000", "10.0.0.2:80", 1, b"GET / HTTP/1.0\r\n\r\n", micros(5, 0), micros(5, 0)),
+            monologue("10.0.0.2:80", "10.0.0.1:40000", 2, &[b'x'; 3000], micros(5, 100), micros(5, 1100)),
+        ];
+        let (lines, _) = crate::testing::feed("Example1", Box::new(Example1::new()), monologues);
+        assert_eq!(
+            lines,
+            [
+                "monologue_bandwidth 10.0.0.1:40000-10.0.0.2:80 #1 10.0.0.1:40000 -> 10.0.0.2:80 18 bytes in 0.000000 s: one instant",
+                "monologue_bandwidth 10.0.0.1:40000-10.0.0.2:80 #2 10.0.0.2:80 -> 10.0.0.1:40000 3000 bytes in 0.001000 s: 3000000.00 bytes/s",
+            ]
+        );
+    }
+
+    #[test]
     fn bandwidth_json_has_flat_fields() {
         let event =
             MonologueBandwidth::of(&monologue("10.0.0.1:40000", "10.0.0.2:80", 1, b"abcd", micros(1, 0), micros(1, 0)));

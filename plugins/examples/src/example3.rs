@@ -161,7 +161,7 @@ mod tests {
     use netanalysis_http::{Body, Response, Version};
 
     use super::*;
-    use crate::testing::{dispatcher_with, endpoint, micros};
+    use crate::testing::{dispatcher_with, endpoint, feed, micros};
 
     fn request(method: &str, uri: &str, t_start: Timestamp, t_end: Timestamp) -> Arc<Request> {
         Arc::new(Request {
@@ -213,6 +213,28 @@ mod tests {
         let req = request("POST", "/api", micros(7, 0), micros(7, 5));
         dispatcher.dispatch_event(HttpTransaction::new(session(), 3, req, None, Vec::new()));
         assert_eq!(trace.lines(), ["7.000000 10.88.0.1:80-10.88.0.2:41001 #3 POST /api no response"]);
+    }
+
+    #[test]
+    fn transactions_from_upstream_listener_each_get_a_line() {
+        let transactions = vec![
+            HttpTransaction::new(
+                session(),
+                1,
+                request("GET", "/a", micros(10, 0), micros(10, 100)),
+                Some(response(200, micros(10, 400), micros(10, 900))),
+                Vec::new(),
+            ),
+            HttpTransaction::new(session(), 2, request("GET", "/b", micros(11, 0), micros(11, 0)), None, Vec::new()),
+        ];
+        let (lines, _) = feed("Example3", Box::new(Example3::new()), transactions);
+        assert_eq!(
+            lines,
+            [
+                "10.000000 10.88.0.1:80-10.88.0.2:41001 #1 GET /a wait=0.000300",
+                "11.000000 10.88.0.1:80-10.88.0.2:41001 #2 GET /b no response",
+            ]
+        );
     }
 
     #[test]

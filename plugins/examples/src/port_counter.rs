@@ -336,6 +336,14 @@ mod tests {
     }
 
     #[test]
+    fn monologues_from_upstream_listener_are_counted_before_teardown() {
+        let (lines, summary) = crate::testing::feed("PortCounter", Box::new(PortCounter::new()), conversation());
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[1], "         500          2  10.0.0.9:80 -> 10.0.0.1:40000");
+        assert_eq!(summary.count("port_counter_bytes"), 574);
+    }
+
+    #[test]
     fn top_limits_the_table_but_not_the_events() {
         let (lines, counts, _) = run(PortCounter::with_top(1), conversation());
         assert_eq!(lines.len(), 2);

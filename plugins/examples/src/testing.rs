@@ -4,7 +4,10 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use netanalysis_core::{Dispatcher, Endpoint, Listener, SocketPair, Timestamp};
+use netanalysis_core::{
+    Context, Dispatcher, Endpoint, Event, Listener, ListenerResult, Packet, Position, SocketPair, Subscriptions,
+    Summary, Timestamp,
+};
 use netanalysis_tcp::{SessionId, StreamBytes, TcpMonologue};
 
 /// A trace sink whose contents the test reads back.
@@ -85,4 +88,51 @@ pub(crate) fn monologue(
         uncaptured_bytes: 0,
         continued: false,
     }
+}
+
+/// A listener standing in for TCP or HTTP: on each packet it emits its next scripted
+/// event, so the events under test arrive as consequences of packets, as in a run.
+pub(crate) struct Feeder<E: Event> {
+    script: std::collections::VecDeque<E>,
+}
+
+impl<E: Event> Feeder<E> {
+    pub(crate) fn new(script: impl IntoIterator<Item = E>) -> Feeder<E> {
+        Feeder { script: script.into_iter().collect() }
+    }
+}
+
+impl<E: Event> Listener for Feeder<E> {
+    fn subscribe(&self, subs: &mut Subscriptions) {
+        subs.packets();
+    }
+
+    fn on_packet(&mut self, _packet: &Packet<'_>, ctx: &mut Context<'_>) -> ListenerResult {
+        if let Some(event) = self.script.pop_front() {
+            ctx.emit(event);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `listener` behind a [`Feeder`] of `script`, one packet per event, setup to
+/// teardown; returns the trace lines and the run summary.
+pub(crate) fn feed<E: Event>(name: &str, listener: Box<dyn Listener>, script: Vec<E>) -> (Vec<String>, Summary) {
+    let trace = TraceBuffer::default();
+    let mut builder = Dispatcher::builder();
+    builder.trace_to(Box::new(trace.clone()));
+    let packets = script.len() as u64;
+    builder.add("Feeder", Some(Position::First), Box::new(Feeder::new(script))).expect("first place is free");
+    builder.add(name, None, listener).expect("no position is claimed");
+    let mut dispatcher = builder.build();
+    dispatcher.setup();
+    for number in 1..=packets {
+        dispatcher.dispatch_packet(&Packet::empty(number, micros(1_700_000_000 + number, 0)));
+    }
+    dispatcher.teardown();
+    let faults: Vec<String> = dispatcher.take_faults().iter().map(ToString::to_string).collect();
+    assert!(faults.is_empty(), "{faults:?}");
+    let mut summary = Summary::new();
+    dispatcher.report(&mut summary);
+    (trace.lines(), summary)
 }
