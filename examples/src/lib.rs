@@ -84,11 +84,20 @@ pub fn run_pipeline(
 
     dispatcher.setup();
     // Each packet borrows the reader's buffer, so it is dispatched before the next read.
-    while let Some(packet) = reader.next_packet()? {
-        dispatcher.dispatch_packet(&packet);
-    }
+    // A damaged file ends the reading, but what came before it is still analysed to the
+    // end (teardown flushes the open sessions) before the error is returned.
+    let read_error = loop {
+        match reader.next_packet() {
+            Ok(Some(packet)) => dispatcher.dispatch_packet(&packet),
+            Ok(None) => break None,
+            Err(err) => break Some(err),
+        }
+    };
     dispatcher.teardown();
     dispatcher.flush_trace().context("cannot write trace output")?;
+    if let Some(err) = read_error {
+        return Err(err.into());
+    }
 
     let mut summary = Summary::new();
     reader.report(&mut summary);

@@ -177,3 +177,18 @@ fn missing_capture_is_one_error_naming_it() {
     let err = port_counter(Path::new("/nonexistent/x.pcap"), Box::new(io::sink())).unwrap_err();
     assert_eq!(format!("{err:#}"), "/nonexistent/x.pcap: no such file (check the path)");
 }
+
+#[test]
+fn capture_cut_short_still_prints_what_came_before() {
+    let whole = std::fs::read(SAMPLE_CAPTURE).unwrap();
+    let dir = std::env::temp_dir().join(format!("netanalysis-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut = dir.join("cut.pcap");
+    // Cut in the middle of the last packet record.
+    std::fs::write(&cut, &whole[..whole.len() - 10]).unwrap();
+    let trace = TraceBuffer::default();
+    let err = port_counter(&cut, Box::new(trace.clone())).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(format!("{err:#}").contains("cut short"), "{err:#}");
+    assert_eq!(trace.lines().len(), 11, "the table is printed for the packets before the cut");
+}
