@@ -60,6 +60,11 @@ pub struct Args {
     #[arg(long)]
     pub follow: bool,
 
+    /// Shard sessions across this many worker threads (by socket pair); output is the
+    /// same as with one thread, up to the order of lines from different sessions.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+
     /// With --follow: end after this many seconds without growth.
     #[arg(long, value_name = "SECONDS")]
     pub follow_idle: Option<f64>,

@@ -19,11 +19,13 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod output;
 mod plugins;
 mod report;
+mod shards;
 
 use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -36,6 +38,7 @@ use netanalysis_capture::CaptureReader;
 use netanalysis_core::{Dispatcher, Fault, FaultKind, ListenerError, Registry, RunSummary, Summary};
 
 pub use args::Args;
+use output::{LineSink, Stream};
 pub use plugins::BUNDLED;
 
 /// Exit status when the run completed.
@@ -86,9 +89,10 @@ fn fault_is_broken_pipe(fault: &Fault) -> bool {
     matches!(&fault.kind, FaultKind::Failed(ListenerError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// The listeners of a run, built from the command line.
+/// The plugins of a run, checked, in command-line order (requirements resolved).
 struct Pipeline {
-    dispatcher: Dispatcher,
+    plugins: Vec<(&'static netanalysis_core::Plugin, netanalysis_core::Config)>,
+    trace: Stream,
     json_on_stdout: bool,
 }
 
@@ -142,20 +146,27 @@ fn build_pipeline(args: &Args, registry: &Registry, plugin_specs: &[String]) -> 
 
     let json_on_stdout =
         chosen.iter().any(|(p, c)| p.name == "JsonLog" && matches!(c.text("out"), Ok(None) | Ok(Some("-"))));
-    let mut builder = Dispatcher::builder();
-    let trace: Box<dyn Write + Send> = if !json_on_stdout {
-        Box::new(io::BufWriter::new(io::stdout()))
-    } else if args.quiet {
-        Box::new(io::sink())
-    } else {
-        Box::new(io::stderr())
+    let trace = match (json_on_stdout, args.quiet) {
+        (false, _) => Stream::Stdout,
+        (true, false) => Stream::Stderr,
+        (true, true) => Stream::Discard,
     };
-    builder.trace_to(trace);
-    for (plugin, config) in chosen {
-        let listener = (plugin.build)(&config)?;
-        builder.add(plugin.name, plugin.position, listener)?;
+    let pipeline = Pipeline { plugins: chosen, trace, json_on_stdout };
+    pipeline.build()?; // every plugin's build-time checks, before anything is read
+    Ok(pipeline)
+}
+
+impl Pipeline {
+    /// Builds a dispatcher with a fresh instance of every listener (one per shard).
+    fn build(&self) -> anyhow::Result<Dispatcher> {
+        let mut builder = Dispatcher::builder();
+        builder.trace_to(Box::new(LineSink::new(self.trace)));
+        for (plugin, config) in &self.plugins {
+            let listener = (plugin.build)(config)?;
+            builder.add(plugin.name, plugin.position, listener)?;
+        }
+        Ok(builder.build())
     }
-    Ok(Pipeline { dispatcher: builder.build(), json_on_stdout })
 }
 
 /// The listeners a command line would run, in delivery order (TCP first, the JSON log
@@ -169,7 +180,7 @@ where
     let registry = Registry::from_inventory()?;
     let (plugin_specs, _) = args.split_items()?;
     let pipeline = build_pipeline(&args, &registry, &plugin_specs)?;
-    Ok(pipeline.dispatcher.listener_names().map(str::to_owned).collect())
+    Ok(pipeline.build()?.listener_names().map(str::to_owned).collect())
 }
 
 /// Prints faults as they happen: each listener's first few, then only counts.
@@ -178,34 +189,51 @@ struct FaultPrinter {
     printed: Vec<(String, usize)>,
     broken_pipe: bool,
     strict_stop: bool,
+    /// Faults reported (a broken pipe is not one).
+    total: usize,
+    /// The dispatcher's fault count when last handled.
+    seen: usize,
 }
 
 impl FaultPrinter {
     const PER_LISTENER: usize = 10;
 
     fn handle(&mut self, dispatcher: &mut Dispatcher, strict: bool) {
+        self.seen = dispatcher.fault_count();
         for fault in dispatcher.take_faults() {
-            if fault_is_broken_pipe(&fault) {
-                self.broken_pipe = true;
-                continue;
-            }
-            if strict {
-                self.strict_stop = true;
-            }
-            let count = match self.printed.iter_mut().find(|(name, _)| *name == fault.listener) {
-                Some((_, count)) => count,
-                None => {
-                    self.printed.push((fault.listener.clone(), 0));
-                    &mut self.printed.last_mut().expect("just pushed").1
-                }
-            };
-            *count += 1;
-            if *count <= Self::PER_LISTENER {
-                eprintln!("netanalysis: {fault}");
-            } else if *count == Self::PER_LISTENER + 1 {
-                eprintln!("netanalysis: {}: further errors are counted in the summary, not shown", fault.listener);
-            }
+            self.report(fault, strict);
         }
+    }
+
+    fn report(&mut self, fault: Fault, strict: bool) {
+        if fault_is_broken_pipe(&fault) {
+            self.broken_pipe = true;
+            return;
+        }
+        self.total += 1;
+        if strict {
+            self.strict_stop = true;
+        }
+        let count = match self.printed.iter_mut().find(|(name, _)| *name == fault.listener) {
+            Some((_, count)) => count,
+            None => {
+                self.printed.push((fault.listener.clone(), 0));
+                &mut self.printed.last_mut().expect("just pushed").1
+            }
+        };
+        *count += 1;
+        if *count <= Self::PER_LISTENER {
+            eprintln!("netanalysis: {fault}");
+        } else if *count == Self::PER_LISTENER + 1 {
+            eprintln!("netanalysis: {}: further errors are counted in the summary, not shown", fault.listener);
+        }
+    }
+
+    /// Adds another printer's counts (a shard's).
+    fn absorb(&mut self, other: FaultPrinter) {
+        self.total += other.total;
+        self.broken_pipe |= other.broken_pipe;
+        self.strict_stop |= other.strict_stop;
     }
 }
 
@@ -218,7 +246,10 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
     netanalysis_core::quiet_listener_panics();
 
     let (plugin_specs, capture) = args.split_items()?;
-    let Pipeline { mut dispatcher, json_on_stdout } = build_pipeline(args, &registry, &plugin_specs)?;
+    let pipeline = build_pipeline(args, &registry, &plugin_specs)?;
+    if args.threads == 0 {
+        bail!("--threads needs at least 1");
+    }
 
     let mut reader = open_source(args, capture.as_deref())?;
     let stop = reader.stop_handle();
@@ -234,94 +265,104 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
     let source_name = capture.clone().unwrap_or_else(|| format!("live:{}", args.live.clone().unwrap_or_default()));
     let started = Instant::now();
     let mut progress = report::Progress::new(
-        !args.quiet
-            && !json_on_stdout_blocks_progress(json_on_stdout)
-            && io::stderr().is_terminal()
-            && args.live.is_none(),
+        !args.quiet && !pipeline.json_on_stdout && io::stderr().is_terminal() && args.live.is_none(),
         capture.as_deref().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len()),
     );
-    let mut faults = FaultPrinter::default();
-
-    dispatcher.setup();
-    faults.handle(&mut dispatcher, args.strict);
-    let mut read_error = None;
-    let mut n: u64 = 0;
-    loop {
-        if stop.load(Ordering::Relaxed) || faults.broken_pipe || faults.strict_stop {
-            break;
-        }
-        match reader.next_packet() {
-            Ok(Some(packet)) => {
-                dispatcher.dispatch_packet(&packet);
-                if dispatcher.fault_count() > 0 {
-                    faults.handle(&mut dispatcher, args.strict);
-                }
+    let mut warn = |reader: &mut CaptureReader, progress: &report::Progress| {
+        for warning in reader.take_warnings() {
+            if !args.quiet {
+                progress.suspend(|| eprintln!("netanalysis: warning: {source_name}: {warning}"));
             }
-            Ok(None) => break,
-            Err(err) => {
-                read_error = Some(err);
+        }
+    };
+
+    // Read and dispatch: on this thread, or sharded across worker threads.
+    let (mut dispatchers, read_error, mut faults) = if args.threads == 1 {
+        let mut dispatcher = pipeline.build()?;
+        let mut faults = FaultPrinter::default();
+        dispatcher.setup();
+        faults.handle(&mut dispatcher, args.strict);
+        let mut read_error = None;
+        let mut n: u64 = 0;
+        loop {
+            if faults.broken_pipe || faults.strict_stop {
                 break;
             }
-        }
-        n += 1;
-        if n % 4096 == 0 {
-            for warning in reader.take_warnings() {
-                if !args.quiet {
-                    progress.suspend(|| eprintln!("netanalysis: warning: {source_name}: {warning}"));
+            match reader.next_packet() {
+                Ok(Some(packet)) => {
+                    dispatcher.dispatch_packet(&packet);
+                    if dispatcher.fault_count() > faults.seen {
+                        faults.handle(&mut dispatcher, args.strict);
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    read_error = Some(err);
+                    break;
                 }
             }
-            progress.update(reader.stats().capture_bytes, reader.stats().packets_read);
+            n += 1;
+            if n % 4096 == 0 {
+                warn(&mut reader, &progress);
+                progress.update(reader.stats().capture_bytes, reader.stats().packets_read);
+            }
         }
-    }
-    progress.finish();
-    if faults.broken_pipe {
-        return Ok(EXIT_OK);
-    }
-    for warning in reader.take_warnings() {
-        if !args.quiet {
-            eprintln!("netanalysis: warning: {source_name}: {warning}");
+        progress.finish();
+        if faults.broken_pipe {
+            return Ok(EXIT_OK);
         }
-    }
+        warn(&mut reader, &progress);
+        dispatcher.teardown();
+        faults.handle(&mut dispatcher, args.strict);
+        (vec![dispatcher], read_error, faults)
+    } else {
+        let outcome = shards::run(&pipeline, args, &mut reader, &mut progress, &mut warn)?;
+        progress.finish();
+        if outcome.faults.broken_pipe {
+            return Ok(EXIT_OK);
+        }
+        warn(&mut reader, &progress);
+        (outcome.dispatchers, outcome.read_error, outcome.faults)
+    };
 
-    dispatcher.teardown();
-    faults.handle(&mut dispatcher, args.strict);
-
+    // Counts from every shard, then the first shard folds in the others and finishes.
     let elapsed = started.elapsed();
     let mut summary = Summary::new();
     reader.report(&mut summary);
-    dispatcher.report(&mut summary);
-    summary.add("plugin_errors", dispatcher.fault_count() as u64);
+    for dispatcher in &dispatchers {
+        dispatcher.report(&mut summary);
+    }
+    let (first, others) = dispatchers.split_first_mut().context("at least one pipeline ran")?;
+    for other in others {
+        first.merge_from(other);
+    }
+    first.finish();
+    faults.handle(first, args.strict);
+    summary.add("plugin_errors", faults.total as u64);
     summary.set_float("elapsed_seconds", elapsed.as_secs_f64());
     let bytes = summary.count("capture_bytes");
-    summary.set_float(
-        "mb_per_second",
-        if elapsed.as_secs_f64() > 0.0 { bytes as f64 / 1e6 / elapsed.as_secs_f64() } else { 0.0 },
-    );
+    let seconds = elapsed.as_secs_f64();
+    summary.set_float("mb_per_second", if seconds > 0.0 { bytes as f64 / 1e6 / seconds } else { 0.0 });
     if !args.quiet {
         report::print_summary(&source_name, &summary);
     }
-    dispatcher.dispatch_event(RunSummary { summary });
-    faults.handle(&mut dispatcher, args.strict);
-    if let Err(err) = dispatcher.flush_trace() {
-        if err.kind() != io::ErrorKind::BrokenPipe {
-            return Err(err).context("cannot write trace output");
+    first.dispatch_event(RunSummary { summary });
+    faults.handle(first, args.strict);
+    for dispatcher in &mut dispatchers {
+        if let Err(err) = dispatcher.flush_trace() {
+            if err.kind() != io::ErrorKind::BrokenPipe {
+                return Err(err).context("cannot write trace output");
+            }
         }
     }
     if faults.broken_pipe {
         return Ok(EXIT_OK);
     }
-
     if let Some(err) = read_error {
         eprintln!("netanalysis: {err}");
         return Ok(EXIT_USAGE);
     }
-    Ok(if dispatcher.fault_count() > 0 { EXIT_PLUGIN_FAILED } else { EXIT_OK })
-}
-
-/// The progress bar shares stderr with trace lines when the JSON log owns stdout; it
-/// stays off then, so the two never interleave.
-fn json_on_stdout_blocks_progress(json_on_stdout: bool) -> bool {
-    json_on_stdout
+    Ok(if faults.total > 0 { EXIT_PLUGIN_FAILED } else { EXIT_OK })
 }
 
 fn open_source(args: &Args, capture: Option<&str>) -> anyhow::Result<CaptureReader> {

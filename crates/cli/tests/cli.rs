@@ -286,3 +286,78 @@ fn tcp_listens_first_even_when_named_last() {
     let order = netanalysis_cli::listener_order(["netanalysis", "Example3", "x.pcap"]).unwrap();
     assert_eq!(order, ["TCP", "HTTP", "Example3"], "TCP and the plugins Example3 requires are loaded unnamed");
 }
+
+/// Forty HTTP sessions, interleaved in time.
+fn many_sessions_capture(dir: &Path) -> PathBuf {
+    use netanalysis_core::{LinkType, Timestamp};
+    let mut frames = Vec::new();
+    for k in 0..40u64 {
+        let client = format!("10.0.{}.{}:{}", k % 3, 10 + k, 40000 + k);
+        let mut flow =
+            TcpFlow::new(&client, "10.0.9.9:8080").clock(Timestamp::from_micros(1_700_000_000, k as u32 * 37), 250);
+        let body = format!("body of response {k}").repeat(k as usize + 1);
+        flow.handshake()
+            .send(Side::Client, format!("GET /item/{k} HTTP/1.1\r\nHost: shop\r\n\r\n").as_bytes())
+            .send_segments(
+                Side::Server,
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes(),
+                300,
+            )
+            .close();
+        frames.extend(flow.frames().iter().cloned());
+    }
+    frames.sort_by_key(|(ts, _)| *ts);
+    let mut pcap = netanalysis_test_support::PcapWriter::new(LinkType::ETHERNET);
+    for (ts, frame) in &frames {
+        pcap.record(*ts, frame);
+    }
+    let path = dir.join("many.pcap");
+    std::fs::write(&path, pcap.into_bytes()).unwrap();
+    path
+}
+
+fn sorted_json(args: &[&str]) -> Vec<String> {
+    let out = run(args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut lines: Vec<String> = json_lines(&out.stdout)
+        .into_iter()
+        .map(|mut event| {
+            if let Some(object) = event.as_object_mut() {
+                // Wall-clock measurements differ from run to run.
+                object.remove("elapsed_seconds");
+                object.remove("mb_per_second");
+            }
+            event.to_string()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn sharded_runs_log_the_same_events_as_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = many_sessions_capture(dir.path());
+    let capture = capture.to_str().unwrap();
+    let one = sorted_json(&["--quiet", "--json", "JsonLog,packets=1", "HTTP", "Example1", "Example3", capture]);
+    assert!(one.iter().filter(|l| l.contains("\"http_transaction\"")).count() == 40);
+    for threads in ["2", "3"] {
+        let sharded = sorted_json(&[
+            "--quiet",
+            "--threads",
+            threads,
+            "--json",
+            "JsonLog,packets=1",
+            "HTTP",
+            "Example1",
+            "Example3",
+            capture,
+        ]);
+        let missing: Vec<&String> = one.iter().filter(|l| !sharded.contains(l)).take(5).collect();
+        let extra: Vec<&String> = sharded.iter().filter(|l| !one.contains(l)).take(5).collect();
+        assert!(
+            one == sharded,
+            "--threads {threads}: lines only in one thread's log {missing:#?}, only in the sharded {extra:#?}"
+        );
+    }
+}

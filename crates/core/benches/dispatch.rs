@@ -3,7 +3,9 @@
 //! `cargo bench -p netanalysis-core --bench dispatch`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use netanalysis_core::{AnyEvent, Context, Dispatcher, Event, Listener, ListenerResult, Packet, Subscriptions, Timestamp};
+use netanalysis_core::{
+    AnyEvent, Context, Dispatcher, Event, Listener, ListenerResult, Packet, Subscriptions, Timestamp,
+};
 
 const EVENTS_PER_PACKET: u64 = 100;
 

@@ -464,6 +464,28 @@ impl Dispatcher {
         }
     }
 
+    /// Folds `other`'s listeners into this dispatcher's, pairwise by position (both must
+    /// have been built from the same plugin list), through [`Listener::merge`].
+    pub fn merge_from(&mut self, other: &mut Dispatcher) {
+        for index in 0..self.listeners.slots.len().min(other.listeners.slots.len()) {
+            let Some(theirs) = other.listeners.slots.get_mut(index) else { break };
+            if !theirs.enabled {
+                continue;
+            }
+            let theirs: &mut dyn Listener = theirs.listener.as_mut();
+            self.listeners.call(index, "merge", &mut self.bus, None, |l, _ctx| l.merge(theirs));
+            self.finish_frame("merge");
+        }
+    }
+
+    /// Calls every listener's `on_finish`, in order, each as its own frame.
+    pub fn finish(&mut self) {
+        for index in 0..self.listeners.slots.len() {
+            self.listeners.call(index, "finish", &mut self.bus, None, |l, ctx| l.on_finish(ctx));
+            self.finish_frame("finish");
+        }
+    }
+
     /// Collects every enabled listener's counts.
     pub fn report(&self, summary: &mut Summary) {
         for slot in &self.listeners.slots {

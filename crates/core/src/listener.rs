@@ -116,9 +116,34 @@ pub trait Listener: Send {
         Ok(Flow::Done)
     }
 
-    /// Adds this listener's counts to the run summary. Called after teardown.
+    /// Adds this listener's counts to the run summary. Called after teardown (in a
+    /// sharded run, on every shard's instance, and the counts are added up).
     fn report(&self, summary: &mut Summary) {
         let _ = summary;
+    }
+
+    /// In a run sharded across threads (`--threads N`), called after every shard's
+    /// teardown on the first shard's instance, once with each other shard's instance of
+    /// the same plugin, so a listener that aggregates (counts per port, say) can fold the
+    /// other shards' results into its own before [`on_finish`](Listener::on_finish).
+    /// Recover the other instance with `other.as_any_mut()` and a downcast.
+    fn merge(&mut self, other: &mut dyn Listener) -> ListenerResult {
+        let _ = other;
+        Ok(())
+    }
+
+    /// The listener as `Any`, for [`merge`](Listener::merge). Listeners that merge return
+    /// `Some(self)`.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
+
+    /// Called once at the very end of a run, after teardown (and, in a sharded run, after
+    /// merging), in listener order: where an aggregating listener reports its totals.
+    /// What it emits is delivered before the next listener's `on_finish`.
+    fn on_finish(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+        let _ = ctx;
+        Ok(())
     }
 }
 

@@ -3,7 +3,9 @@
 //! In a test binary of its own: tests in one binary run in parallel and would count
 //! each other's allocations.
 
-use netanalysis_core::{AnyEvent, Context, Dispatcher, Event, Listener, ListenerResult, Packet, Subscriptions, Timestamp};
+use netanalysis_core::{
+    AnyEvent, Context, Dispatcher, Event, Listener, ListenerResult, Packet, Subscriptions, Timestamp,
+};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 

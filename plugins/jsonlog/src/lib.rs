@@ -22,17 +22,51 @@
 #![forbid(unsafe_code)]
 
 use std::any::TypeId;
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use netanalysis_core::{
     inventory, AnyEvent, Config, ConfigError, Context, Flow, JsonObject, JsonOptions, JsonSchema, Listener,
     ListenerResult, OptionKind, OptionSpec, Plugin, Position, RunSummary, Subscriptions,
 };
 
+/// Where a log's lines go. Lines are buffered by each log and written in whole-line
+/// chunks under the destination's lock, so logs of several shards (`--threads`) can share
+/// one destination without ever interleaving inside a line.
+#[derive(Clone)]
+enum Output {
+    Stdout,
+    Shared(SharedWriter),
+}
+
+type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+type OpenFiles = Mutex<HashMap<PathBuf, Weak<Mutex<Box<dyn Write + Send>>>>>;
+
+/// Files opened by logs, by path: the shards of one run share one handle (and the file
+/// is truncated once); a later run opens it afresh.
+fn shared_file(path: &str) -> io::Result<SharedWriter> {
+    static OPEN: OnceLock<OpenFiles> = OnceLock::new();
+    let key = PathBuf::from(path);
+    let mut open = OPEN.get_or_init(Default::default).lock().map_err(|_| io::Error::other("log registry poisoned"))?;
+    if let Some(existing) = open.get(&key).and_then(Weak::upgrade) {
+        return Ok(existing);
+    }
+    let file: Box<dyn Write + Send> = Box::new(File::create(&key)?);
+    let shared = Arc::new(Mutex::new(file));
+    open.insert(key, Arc::downgrade(&shared));
+    Ok(shared)
+}
+
+/// Bytes buffered before a log writes them out.
+const FLUSH_AT: usize = 1 << 16;
+
 /// The JSON Lines writer.
 pub struct JsonLog {
-    out: Box<dyn Write + Send>,
+    out: Output,
+    buf: Vec<u8>,
     schemas: Vec<(TypeId, JsonSchema)>,
     options: JsonOptions,
     line: String,
@@ -59,8 +93,38 @@ impl JsonLog {
         packets: bool,
         options: JsonOptions,
     ) -> JsonLog {
+        JsonLog::with_output(Output::Shared(Arc::new(Mutex::new(out))), schemas, packets, options)
+    }
+
+    fn with_output(out: Output, schemas: Vec<JsonSchema>, packets: bool, options: JsonOptions) -> JsonLog {
         let schemas = schemas.into_iter().filter(|s| packets || !s.per_packet).map(|s| ((s.type_id)(), s)).collect();
-        JsonLog { out, schemas, options, line: String::with_capacity(512), lines: 0 }
+        JsonLog {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+            schemas,
+            options,
+            line: String::with_capacity(512),
+            lines: 0,
+        }
+    }
+
+    /// Writes the buffered lines out, under the destination's lock.
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = match &self.out {
+            Output::Stdout => {
+                let mut stdout = io::stdout().lock();
+                stdout.write_all(&self.buf).and_then(|()| stdout.flush())
+            }
+            Output::Shared(shared) => match shared.lock() {
+                Ok(mut out) => out.write_all(&self.buf).and_then(|()| out.flush()),
+                Err(_) => Err(io::Error::other("log output poisoned by a panic")),
+            },
+        };
+        self.buf.clear();
+        result
     }
 
     /// Lines written so far.
@@ -69,15 +133,14 @@ impl JsonLog {
     }
 
     fn build(cfg: &Config) -> Result<Box<dyn Listener>, ConfigError> {
-        let out: Box<dyn Write + Send> = match cfg.text("out")? {
-            None | Some("-") => Box::new(io::stdout()),
+        let out = match cfg.text("out")? {
+            None | Some("-") => Output::Stdout,
             Some(path) => {
-                let file = File::create(path).map_err(|e| cfg.invalid(format!("cannot create {path}: {e}")))?;
-                Box::new(file)
+                Output::Shared(shared_file(path).map_err(|e| cfg.invalid(format!("cannot create {path}: {e}")))?)
             }
         };
         let options = JsonOptions { digest: cfg.bool("digest")? };
-        Ok(Box::new(JsonLog::new(Box::new(BufWriter::with_capacity(1 << 16, out)), cfg.bool("packets")?, options)))
+        Ok(Box::new(JsonLog::with_output(out, JsonSchema::registered(), cfg.bool("packets")?, options)))
     }
 }
 
@@ -99,24 +162,29 @@ impl Listener for JsonLog {
         (schema.write)(event, &mut object);
         object.end();
         self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())?;
+        self.buf.extend_from_slice(self.line.as_bytes());
         self.lines += 1;
-        if event.is::<RunSummary>() {
-            self.out.flush()?;
+        if self.buf.len() >= FLUSH_AT || event.is::<RunSummary>() {
+            self.write_out()?;
         }
         Ok(())
     }
 
     fn on_teardown(&mut self, _ctx: &mut Context<'_>) -> ListenerResult<Flow> {
-        self.out.flush()?;
+        self.write_out()?;
         Ok(Flow::Done)
+    }
+
+    fn on_finish(&mut self, _ctx: &mut Context<'_>) -> ListenerResult {
+        self.write_out()?;
+        Ok(())
     }
 }
 
 impl Drop for JsonLog {
     fn drop(&mut self) {
-        // Best effort: errors were reported by the last write or teardown.
-        let _ = self.out.flush();
+        // Best effort: errors were reported by the last write, teardown or finish.
+        let _ = self.write_out();
     }
 }
 
