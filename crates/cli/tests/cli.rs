@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use netanalysis_core::{
-    inventory, AnyEvent, Config, ConfigError, Context, Event, JsonEvent, JsonObject, Listener, ListenerError,
-    ListenerResult, OptionKind, OptionSpec, Packet, Plugin, Subscriptions,
+    inventory, Config, ConfigError, Context, Event, JsonEvent, JsonObject, Listener, ListenerError, ListenerResult,
+    OptionKind, OptionSpec, Packet, Plugin, Subscriptions,
 };
 use netanalysis_test_support::{Side, TcpFlow};
 
