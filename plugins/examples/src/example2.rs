@@ -11,7 +11,7 @@
 //! # Emits
 //!
 //! No events. One trace line per monologue shown: its start time, sender, receiver and
-//! size; with `regex=`, then the offset of the first match and the match with up to
+//! size (and the bytes lost in capture holes, if any: `(1448 missing)`); with `regex=`, then the offset of the first match and the match with up to
 //! `context` bytes either side. Bytes that are not printable ASCII are escaped (`\r`,
 //! `\n`, `\t`, `\\`, `\xNN`), the match is marked with `[[` and `]]`, and `...` says the
 //! data goes on. A match longer than 64 bytes is shown by its two ends.
@@ -192,6 +192,10 @@ impl Listener for Example2 {
             monologue.to,
             monologue.data.len()
         );
+        if monologue.missing_bytes > 0 {
+            // Bytes on either side of a hole are adjacent in `data`; say so.
+            let _ = write!(self.line, " ({} missing)", monologue.missing_bytes);
+        }
         if let Some(regex) = &self.regex {
             let data = monologue.data.contiguous();
             let Some(found) = regex.find(&data) else {
@@ -286,6 +290,18 @@ mod tests {
             ]
         );
         assert_eq!(summary.count("example2_monologues_shown"), 2);
+    }
+
+    #[test]
+    fn monologue_with_hole_says_how_much_is_missing() {
+        let mut with_hole = monologue("10.0.0.2:80", "10.0.0.1:4000", 2, b"abc", micros(3, 0), micros(3, 0));
+        with_hole.missing_bytes = 1448;
+        let (mut dispatcher, trace) = dispatcher_with("Example2", Box::new(Example2::with_regex("b", 1).unwrap()));
+        dispatcher.dispatch_event(with_hole);
+        assert_eq!(
+            trace.lines(),
+            ["3.000000 10.0.0.2:80 -> 10.0.0.1:4000 3 bytes (1448 missing), match at 1: a[[b]]c"]
+        );
     }
 
     #[test]
