@@ -271,7 +271,7 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
     let mut warn = |reader: &mut CaptureReader, progress: &report::Progress| {
         for warning in reader.take_warnings() {
             if !args.quiet {
-                progress.suspend(|| eprintln!("netanalysis: warning: {source_name}: {warning}"));
+                progress.suspend(|| eprintln!("netanalysis: warning: {warning}"));
             }
         }
     };
