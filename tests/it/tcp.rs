@@ -188,6 +188,21 @@ fn tcp_late_packet_after_close_opens_no_phantom_session() {
 }
 
 #[test]
+fn tcp_data_after_an_ignored_reset_continues_as_the_next_session() {
+    // The peer ignored the reset (an RST with a bad signature, an evasion attempt):
+    // the connection goes on, and so does the reassembly, as a new session.
+    let mut f = flow();
+    f.handshake().rst(Side::Client).send(Side::Client, b"GET /").send(Side::Server, b"200 OK");
+    let run = run_flow(&f, tcp("TCP"), Recorder::tcp());
+    let lines = run.lines.get();
+    let monologues: Vec<&String> = lines.iter().filter(|l| l.starts_with("tcp_monologue")).collect();
+    assert_eq!(monologues.len(), 2, "{lines:#?}");
+    assert!(monologues.iter().all(|l| l.starts_with(&format!("tcp_monologue {KEY}#2 "))));
+    // None of it was taken for late packets of the reset session.
+    assert_eq!(run.summary.count("tcp_late_packets"), 0);
+}
+
+#[test]
 fn tcp_syn_ack_captured_before_its_syn_still_starts_the_session() {
     let mut f = flow();
     f.handshake().send(Side::Client, b"hello").close();

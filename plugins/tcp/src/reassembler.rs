@@ -19,6 +19,7 @@ use crate::events::{
     EndReason, PacketClass, SessionId, SessionState, TcpData, TcpMonologue, TcpPacket, TcpSessionEnd, TcpSessionStart,
     TcpStreamEnd,
 };
+use crate::seq::SeqNumber;
 use crate::session::{Action, Direction, Monologue, Segment, SegmentOutcome, SessionLimits, TcpSession};
 use crate::stream::StreamStats;
 
@@ -188,9 +189,43 @@ struct Entry {
     last_seen: Timestamp,
     /// Capture time of its latest place in the recency queue.
     queued_at: Timestamp,
+    /// What a tombstone remembers of its session.
+    tomb: Tomb,
     /// Trace bits for this session (the `k` option adds every bit).
     verbosity: u64,
     buffered: u64,
+}
+
+/// What a closed session leaves behind to tell late packets from a connection that
+/// goes on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tomb {
+    /// It never started, or a reset ended it: a peer may have ignored that reset (an
+    /// RST with a bad signature, an evasion attempt), so the connection can go on.
+    reopenable: bool,
+    /// Each endpoint and the sequence number after the last byte it was seen sending.
+    ends: [(Option<Endpoint>, Option<SeqNumber>); 2],
+}
+
+impl Tomb {
+    /// Whether `segment` shows the connection going on past the session's end: a
+    /// SYN-ACK, or bytes beyond what its sender had sent.
+    fn continues(&self, segment: &Segment<'_>) -> bool {
+        if !self.reopenable {
+            return false;
+        }
+        if segment.flags.syn() {
+            return true;
+        }
+        if segment.claimed_len() == 0 {
+            return false;
+        }
+        let end = segment.seq.add_u64(segment.claimed_len());
+        match self.ends.iter().find(|(endpoint, _)| *endpoint == Some(segment.src)) {
+            Some((_, Some(next))) => end.distance(*next) > 0,
+            _ => true,
+        }
+    }
 }
 
 /// A place in the recency queue (idle timeout and eviction), in capture-time order;
@@ -298,6 +333,7 @@ impl TcpReassembler {
                 session: Some(session),
                 last_seen: segment.ts,
                 queued_at: now,
+                tomb: Tomb::default(),
                 verbosity,
                 buffered: 0,
             },
@@ -309,6 +345,13 @@ impl TcpReassembler {
     fn bury(totals: &mut Totals, buffered_total: &mut u64, entry: &mut Entry) {
         if let Some(session) = entry.session.take() {
             totals.absorb(&session);
+            entry.tomb = Tomb {
+                reopenable: !session.started() || session.end_reason() == Some(EndReason::Rst),
+                ends: [
+                    (Some(session.client()), session.next_seq(Direction::ClientToServer)),
+                    (Some(session.server()), session.next_seq(Direction::ServerToClient)),
+                ],
+            };
             *buffered_total = buffered_total.saturating_sub(entry.buffered);
             entry.buffered = 0;
         }
@@ -589,12 +632,15 @@ impl TcpReassembler {
             }
         }
 
-        let live = self.sessions.get(&pair).map(|e| (e.session.is_some(), now.since(e.last_seen).as_nanos() > timeout));
+        let live = self
+            .sessions
+            .get(&pair)
+            .map(|e| (e.session.is_some(), now.since(e.last_seen).as_nanos() > timeout, e.tomb.continues(segment)));
         let mut opened = false;
         match live {
-            Some((true, _)) => {}
-            Some((false, expired)) => {
-                if pure_syn || (expired && opens_session) {
+            Some((true, _, _)) => {}
+            Some((false, expired, continues)) => {
+                if pure_syn || continues || (expired && opens_session) {
                     self.open(pair, generation.saturating_add(1), segment, now);
                     opened = true;
                 }

@@ -360,9 +360,20 @@ impl TcpSession {
         self.last_seen
     }
 
-    /// Whether the session's opening SYN was seen from its client.
+    /// The client's initial sequence number, if its SYN was seen (or implied by a
+    /// SYN-ACK).
     pub fn saw_client_syn(&self) -> Option<SeqNumber> {
         self.halves[0].syn
+    }
+
+    /// Whether the session ever started (emitted its start).
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// The sequence number of the next byte expected from `direction`, once known.
+    pub fn next_seq(&self, direction: Direction) -> Option<SeqNumber> {
+        self.halves[direction.index()].assembler.next_seq()
     }
 
     /// Captured bytes waiting in both out-of-order buffers.
@@ -420,6 +431,19 @@ impl TcpSession {
         let mut data_seq = segment.seq;
         if flags.syn() {
             data_seq = segment.seq.add(1);
+            if self.state == SessionState::Connecting
+                && self.halves[d].syn.is_some_and(|isn| isn != segment.seq)
+                && !self.halves[d].assembler.has_pending()
+            {
+                // Another connection attempt on the same pair before the handshake
+                // completed (a SYN flood reusing the port, or a retried connect): the
+                // new initial sequence number replaces the old one, and a SYN also
+                // forgets the peer's answer to the old attempt.
+                self.halves[d] = Half::default();
+                if segment.ack.is_none() {
+                    self.halves[o] = Half::default();
+                }
+            }
             let half = &mut self.halves[d];
             if half.syn.is_none() {
                 half.syn = Some(segment.seq);

@@ -138,6 +138,11 @@ impl StreamAssembler {
         }
     }
 
+    /// The sequence number of the next byte to release, once offset 0 is known.
+    pub fn next_seq(&self) -> Option<SeqNumber> {
+        self.origin.map(|origin| origin.add_u64(self.next))
+    }
+
     /// The stream offset of the next byte to release.
     pub fn next_offset(&self) -> u64 {
         self.next

@@ -364,3 +364,16 @@ fn established_monologue_that_only_records_a_gap_is_emitted() {
     assert_eq!(h.gaps(Direction::ClientToServer), [Gap { offset: 0, len: 2 }, Gap { offset: 2, len: 2 }]);
     assert_eq!(h.monologue_bytes(Direction::ClientToServer), b"ef");
 }
+
+#[test]
+fn connecting_new_syn_with_another_isn_replaces_the_attempt() {
+    // A SYN flood reusing the client's port, then the real connection.
+    let mut h = Harness::new();
+    h.push(true, 12345, None, SYN, b"");
+    h.push(true, 777, None, SYN, b"");
+    let (c, s) = h.handshake();
+    assert_eq!(h.session().state(), SessionState::Established);
+    h.push(true, c, Some(s), PSH, b"POST");
+    assert_eq!(h.names(), ["start", "data"]);
+    assert_eq!(h.data_bytes(Direction::ClientToServer), b"POST");
+}
