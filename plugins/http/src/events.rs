@@ -34,7 +34,7 @@ impl JsonEvent for HttpRequest {
     fn write_json(&self, out: &mut JsonObject<'_>) {
         out.str("session", self.session.as_str())
             .str("method", &self.request.method)
-            .str("uri", &self.request.uri)
+            .opt_str("uri", Some(self.request.uri.as_str()).filter(|u| !u.is_empty()))
             .opt_str("host", self.request.host())
             .display("version", self.request.version)
             .u64("body_bytes", self.request.body.len);
@@ -135,7 +135,7 @@ impl JsonEvent for HttpTransaction {
     fn write_json(&self, out: &mut JsonObject<'_>) {
         out.str("session", self.session.as_str())
             .str("method", &self.request.method)
-            .str("uri", &self.request.uri)
+            .opt_str("uri", Some(self.request.uri.as_str()).filter(|u| !u.is_empty()))
             .opt_str("host", self.request.host())
             .opt_u64("status", self.response.as_ref().map(|r| u64::from(r.status)))
             .u64("request_body_bytes", self.request.body.len)

@@ -8,16 +8,34 @@ use bytes::Bytes;
 use netanalysis_core::Timestamp;
 use netanalysis_tcp::StreamBytes;
 
-/// The HTTP/1.x version of a message (`HTTP/1.<minor>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// The HTTP version of a message (`HTTP/<major>.<minor>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Version {
-    /// The minor version: 0 or 1 in practice.
+    /// The major version: 1, or 0 for a request line without a version.
+    pub major: u8,
+    /// The minor version.
     pub minor: u8,
+}
+
+impl Version {
+    /// What a request line without a (valid) version means: HTTP/0.9.
+    pub const HTTP_09: Version = Version { major: 0, minor: 9 };
+
+    /// `HTTP/1.<minor>`.
+    pub const fn http1(minor: u8) -> Version {
+        Version { major: 1, minor }
+    }
+}
+
+impl Default for Version {
+    fn default() -> Self {
+        Version::http1(1)
+    }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP/1.{}", self.minor)
+        write!(f, "HTTP/{}.{}", self.major, self.minor)
     }
 }
 
@@ -134,7 +152,8 @@ impl Body {
 pub struct Request {
     /// The method (`GET`).
     pub method: String,
-    /// The request target as sent (`/index.html`, `http://host/x`, `host:443`).
+    /// The request target as sent (`/index.html`, `http://host/x`, `host:443`); empty
+    /// when the request line had none.
     pub uri: String,
     /// The version.
     pub version: Version,

@@ -62,7 +62,7 @@ pub struct ParserStats {
     pub bad_heads: u64,
     /// Chunk-size lines that were not a hexadecimal size fitting 64 bits.
     pub bad_chunks: u64,
-    /// Messages with conflicting `Content-Length` values (the first was used).
+    /// Messages with conflicting `Content-Length` values (the last was used).
     pub conflicting_lengths: u64,
     /// Bodies whose content coding failed to decode.
     pub decode_errors: u64,
@@ -203,11 +203,15 @@ pub(crate) fn start_check(role: Role, bytes: &[u8]) -> StartCheck {
                 return StartCheck::Invalid;
             }
             let Some(&after) = bytes.get(token_len) else { return StartCheck::NeedMore };
+            let token = bytes.get(..token_len).unwrap_or_default();
+            let known = KNOWN_METHODS.contains(&token);
+            if known && (after == b'\r' || after == b'\n') {
+                // A bare method line, which Wireshark still shows as a request.
+                return StartCheck::Valid;
+            }
             if token_len == 0 || after != b' ' {
                 return StartCheck::Invalid;
             }
-            let token = bytes.get(..token_len).unwrap_or_default();
-            let known = KNOWN_METHODS.contains(&token);
             let Some(&target) = bytes.get(token_len + 1) else { return StartCheck::NeedMore };
             let plausible = if known {
                 target == b'/' || target == b'*' || target.is_ascii_alphanumeric() || target == b'['
@@ -311,19 +315,20 @@ fn parse_head(
                 Ok(httparse::Status::Complete(_)) => Ok(Head::Request {
                     method: request.method.unwrap_or_default().to_owned(),
                     uri: request.path.unwrap_or_default().to_owned(),
-                    version: Version { minor: request.version.unwrap_or(1) },
+                    version: Version::http1(request.version.unwrap_or(1)),
                     headers: own_headers(head, request.headers),
                 }),
-                Ok(httparse::Status::Partial) => Err(HeadError::Malformed),
                 Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooMany),
-                Err(_) => Err(HeadError::Malformed),
+                Ok(httparse::Status::Partial) | Err(_) => {
+                    lenient_request(head, &mut fields).ok_or(HeadError::Malformed)
+                }
             }
         }
         Role::Response => {
             let mut response = httparse::Response::new(&mut fields);
             match config.parse_response(&mut response, head) {
                 Ok(httparse::Status::Complete(_)) => Ok(Head::Response {
-                    version: Version { minor: response.version.unwrap_or(1) },
+                    version: Version::http1(response.version.unwrap_or(1)),
                     status: response.code.unwrap_or_default(),
                     reason: response.reason.unwrap_or_default().to_owned(),
                     headers: own_headers(head, response.headers),
@@ -338,6 +343,45 @@ fn parse_head(
     // An empty vector collected in place keeps its allocation for the next head.
     *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
     result
+}
+
+/// Reads a request head httparse refused, the way Wireshark still shows it: the first
+/// line split at spaces into method, target and version (either may be missing, as in
+/// an HTTP/0.9 `GET /` or a mangled `GET /HTTP/1.1`), then whatever header fields parse.
+fn lenient_request<'b>(head: &'b Bytes, fields: &mut [httparse::Header<'b>]) -> Option<Head> {
+    let line_end = head.iter().position(|b| *b == b'\n')?;
+    let line = head.get(..line_end)?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|b| *b == b' ').filter(|p| !p.is_empty());
+    let method = parts.next()?;
+    if method.len() > MAX_METHOD || !method.iter().all(|b| is_method_char(*b)) {
+        return None;
+    }
+    let uri = parts.next().unwrap_or_default();
+    if uri.iter().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    let version = match parts.next() {
+        Some(v) if v.len() == 8 && v.starts_with(b"HTTP/") && v.get(6) == Some(&b'.') => {
+            let digit = |k: usize| v.get(k).filter(|d| d.is_ascii_digit()).map(|d| d - b'0');
+            match (digit(5), digit(7)) {
+                (Some(major), Some(minor)) => Version { major, minor },
+                _ => Version::HTTP_09,
+            }
+        }
+        _ => Version::HTTP_09,
+    };
+    let rest = head.get(line_end + 1..).unwrap_or_default();
+    let headers = match httparse::parse_headers(rest, fields) {
+        Ok(httparse::Status::Complete((_, parsed))) => own_headers(head, parsed),
+        _ => Vec::new(),
+    };
+    Some(Head::Request {
+        method: String::from_utf8_lossy(method).into_owned(),
+        uri: String::from_utf8_lossy(uri).into_owned(),
+        version,
+        headers,
+    })
 }
 
 fn own_headers(head: &Bytes, fields: &[httparse::Header<'_>]) -> Vec<Header> {
@@ -358,8 +402,8 @@ enum Framing {
 }
 
 /// Reads `Content-Length`: `Ok(None)` when absent, `Err(())` when malformed. Several
-/// equal values (or a list of equal values) count as one; conflicting ones yield the
-/// first, flagged.
+/// equal values (or a list of equal values) count as one; of conflicting ones the last
+/// is used, as Wireshark does, and the conflict is flagged.
 fn content_length(headers: &[Header]) -> (Result<Option<u64>, ()>, bool) {
     let mut value: Option<u64> = None;
     let mut conflict = false;
@@ -372,11 +416,10 @@ fn content_length(headers: &[Header]) -> (Result<Option<u64>, ()>, bool) {
             let Some(parsed) = std::str::from_utf8(text).ok().and_then(|t| t.parse::<u64>().ok()) else {
                 return (Err(()), conflict);
             };
-            match value {
-                None => value = Some(parsed),
-                Some(first) if first != parsed => conflict = true,
-                Some(_) => {}
+            if value.is_some_and(|earlier| earlier != parsed) {
+                conflict = true;
             }
+            value = Some(parsed);
         }
     }
     (Ok(value), conflict)
@@ -578,6 +621,18 @@ impl MessageParser {
         match self.state {
             State::UntilClose => self.complete(end, true, stats, out),
             State::Length(_) | State::Chunked(_) => self.complete(end, false, stats, out),
+            State::Head { verified: true } if self.role == Role::Request && self.head_buf.contains(&b'\n') => {
+                // A request head the stream cut short (an HTTP/0.9 request has no blank
+                // line at all): report what it holds.
+                stats.incomplete += 1;
+                self.head_buf.extend_from_slice(b"\r\n\r\n");
+                let head = Bytes::copy_from_slice(&self.head_buf);
+                self.head_buf.clear();
+                self.head_done(head, stats, out);
+                if let State::Length(_) | State::Chunked(_) = self.state {
+                    self.complete(end, false, stats, out);
+                }
+            }
             State::Head { .. } => {
                 stats.skipped_bytes += self.head_buf.len() as u64;
                 stats.incomplete += 1;
@@ -723,7 +778,12 @@ impl MessageParser {
             for (slot, byte) in probe.iter_mut().zip(self.head_buf.iter().chain(rest.iter()).take(have + from_rest)) {
                 *slot = *byte;
             }
-            match start_check(self.role, probe.get(..have + from_rest).unwrap_or_default()) {
+            let check = match start_check(self.role, probe.get(..have + from_rest).unwrap_or_default()) {
+                // A start is told within its first 32 bytes; more undecided bytes are not one.
+                StartCheck::NeedMore if self.head_buf.len() >= probe.len() => StartCheck::Invalid,
+                check => check,
+            };
+            match check {
                 StartCheck::Valid => self.state = State::Head { verified: true },
                 StartCheck::NeedMore => {
                     self.head_buf.extend_from_slice(rest);

@@ -340,9 +340,12 @@ fn content_length_near_u64_max_never_overflows() {
 #[test]
 fn conflicting_content_lengths_are_counted() {
     let mut dir = Direction::new(Role::Request);
-    dir.push(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcGET / HTTP/1.1\r\n\r\n");
+    dir.push(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcdeGET / HTTP/1.1\r\n\r\n");
     assert_eq!(dir.stats.conflicting_lengths, 1);
-    assert_eq!(dir.requests().len(), 2);
+    // The last value wins, as in Wireshark.
+    let requests = dir.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(body_text(&requests[0].body), "abcde");
 }
 
 #[test]
@@ -651,4 +654,173 @@ fn transaction_times_span_request_start_to_response_end() {
     assert_eq!(t.t_end, ts(4));
     assert_eq!(t.t_elapsed.to_string(), "0.000003");
     assert!(!t.unanswered);
+}
+
+/// A summary of what a parser reported, independent of how the stream was cut.
+fn summary(out: &[ParserOutput]) -> Vec<String> {
+    out.iter()
+        .map(|o| match o {
+            ParserOutput::RequestHead { head, connect } => format!("head {head} {connect}"),
+            ParserOutput::Request(r) => format!(
+                "request {} {} {:?} body={:?} trailers={:?} {:?} {}",
+                r.method,
+                r.uri,
+                r.headers,
+                r.body.data.to_vec(),
+                r.body.trailers,
+                r.range,
+                r.complete
+            ),
+            ParserOutput::Response { response: r, answers } => format!(
+                "response {} {:?} body={:?} trailers={:?} {:?} {} {answers:?}",
+                r.status,
+                r.headers,
+                r.body.data.to_vec(),
+                r.body.trailers,
+                r.range,
+                r.complete
+            ),
+            ParserOutput::LostSync => "lost".to_owned(),
+            ParserOutput::PairingLost => "pairing lost".to_owned(),
+            ParserOutput::Upgraded => "upgraded".to_owned(),
+        })
+        .collect()
+}
+
+const REQUESTS: &[u8] = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n\
+POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nwiki\r\n5\r\npedia\r\n0\r\nT: 1\r\n\r\n\
+\r\nPUT /c HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
+junk line\r\nDELETE /d HTTP/1.0\n\n";
+
+const RESPONSES: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n\
+HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
+HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n\
+HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n\
+HTTP/1.0 200 OK\r\n\r\nto the end";
+
+fn parse_in_pieces(role: Role, stream: &[u8], cuts: &[usize]) -> (Vec<String>, ParserStats) {
+    let mut dir = Direction::new(role);
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+        let cut = cut.clamp(start, stream.len());
+        dir.push(&stream[start..cut]);
+        start = cut;
+    }
+    dir.finish();
+    (summary(&dir.out), dir.stats)
+}
+
+#[test]
+fn any_single_cut_gives_the_same_messages() {
+    for (role, stream) in [(Role::Request, REQUESTS), (Role::Response, RESPONSES)] {
+        let (whole, whole_stats) = parse_in_pieces(role, stream, &[]);
+        assert!(whole.len() >= 5, "{whole:#?}");
+        for cut in 1..stream.len() {
+            let (pieces, stats) = parse_in_pieces(role, stream, &[cut]);
+            assert_eq!(pieces, whole, "{role:?} cut at {cut}");
+            assert_eq!(stats.skipped_bytes, whole_stats.skipped_bytes, "{role:?} cut at {cut}");
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift), so the test needs no seed from outside.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[test]
+fn random_cuts_give_the_same_messages() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for (role, stream) in [(Role::Request, REQUESTS), (Role::Response, RESPONSES)] {
+        let (whole, _) = parse_in_pieces(role, stream, &[]);
+        for _ in 0..500 {
+            let mut cuts: Vec<usize> = (0..rng.below(12)).map(|_| rng.below(stream.len() as u64) as usize).collect();
+            cuts.sort_unstable();
+            assert_eq!(parse_in_pieces(role, stream, &cuts).0, whole, "{role:?} cuts {cuts:?}");
+        }
+    }
+}
+
+#[test]
+fn random_bytes_gaps_and_fragments_never_panic() {
+    let mut rng = Rng(42);
+    let pieces: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\n",
+        b"HTTP/1.1 200 OK\r\n",
+        b"Content-Length: 5\r\n",
+        b"Content-Length: 18446744073709551616\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"\r\n",
+        b"ffffffffffffffffff\r\n",
+        b"3\r\nabc\r\n",
+        b"0\r\n\r\n",
+        b"\x00\xff\x80junk",
+        b"HTTP/1.1 101 Switching\r\n\r\n",
+        b"HEAD /x HTTP/1.1\r\n\r\n",
+    ];
+    for round in 0..300 {
+        let limits = Limits {
+            max_headers: 1 + rng.below(8) as usize,
+            max_header_bytes: 16 + rng.below(200) as usize,
+            max_body: rng.below(64),
+            decode: round % 2 == 0,
+        };
+        for role in [Role::Request, Role::Response] {
+            let mut dir = Direction::with_limits(role, limits);
+            for _ in 0..rng.below(40) {
+                match rng.below(10) {
+                    0 => {
+                        dir.gap(rng.below(1 << 20));
+                    }
+                    1 => {
+                        let noise: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+                        dir.push(&noise);
+                    }
+                    _ => {
+                        let piece = pieces[rng.below(pieces.len() as u64) as usize];
+                        let cut = rng.below(piece.len() as u64 + 1) as usize;
+                        dir.push(&piece[..cut]);
+                        dir.push(&piece[cut..]);
+                    }
+                }
+                assert!(dir.parser.buffered() <= 2 * (limits.max_header_bytes + 64).max(64));
+            }
+            dir.finish();
+        }
+    }
+}
+
+#[test]
+fn malformed_request_lines_are_read_leniently() {
+    let mut dir = Direction::new(Role::Request);
+    dir.push(b"OPTIONS HTTP/1.1\r\nHost: a\r\n\r\nGET /HTTP/1.1\r\n\r\nGET / HTTP/1.\r\n\r\nOPTIONS\r\n\r\n");
+    let seen: Vec<(String, String, String)> =
+        dir.requests().iter().map(|r| (r.method.clone(), r.uri.clone(), r.version.to_string())).collect();
+    let expect = |m: &str, u: &str, v: &str| (m.to_owned(), u.to_owned(), v.to_owned());
+    assert_eq!(
+        seen,
+        [
+            expect("OPTIONS", "HTTP/1.1", "HTTP/0.9"),
+            expect("GET", "/HTTP/1.1", "HTTP/0.9"),
+            expect("GET", "/", "HTTP/0.9"),
+            expect("OPTIONS", "", "HTTP/0.9"),
+        ]
+    );
+    assert_eq!(dir.requests()[0].host(), Some("a"));
+}
+
+#[test]
+fn http09_request_cut_by_the_stream_end_is_reported() {
+    let mut dir = Direction::new(Role::Request);
+    dir.push(b"GET /old\r\n").finish();
+    assert_eq!(dir.requests().iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(), ["/old"]);
 }
