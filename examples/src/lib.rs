@@ -94,14 +94,16 @@ pub fn run_pipeline(
         }
     };
     dispatcher.teardown();
+    // Counts first, then `on_finish`, where aggregating listeners (PortCounter) print.
+    let mut summary = Summary::new();
+    reader.report(&mut summary);
+    dispatcher.report(&mut summary);
+    dispatcher.finish();
     dispatcher.flush_trace().context("cannot write trace output")?;
     if let Some(err) = read_error {
         return Err(err.into());
     }
 
-    let mut summary = Summary::new();
-    reader.report(&mut summary);
-    dispatcher.report(&mut summary);
     // A closed pipe downstream (`| head`) is how a reader says it has seen enough.
     let faults: Vec<Fault> = dispatcher
         .take_faults()

@@ -76,6 +76,7 @@ pub fn collect_http_transactions(path: &Path) -> anyhow::Result<Vec<HttpTransact
     }
     // Teardown ends the sessions still open, so their last transactions come out too.
     dispatcher.teardown();
+    dispatcher.finish();
     if let Some(fault) = dispatcher.take_faults().first() {
         bail!("{fault}");
     }

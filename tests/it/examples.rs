@@ -75,6 +75,7 @@ fn run(specs: &[&str]) -> Run {
     let mut summary = Summary::new();
     reader.report(&mut summary);
     dispatcher.report(&mut summary);
+    dispatcher.finish();
     dispatcher.dispatch_event(RunSummary { summary: summary.clone() });
     let faults: Vec<String> = dispatcher.take_faults().iter().map(ToString::to_string).collect();
     assert!(faults.is_empty(), "{faults:?}");
@@ -214,7 +215,6 @@ fn port_counter_on_sample_matches_tshark_byte_counts() {
         })
         .collect();
     assert_eq!(got, expected);
-    assert_eq!(counts.iter().map(|c| c["rank"].as_u64().unwrap()).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
 
     assert_eq!(run.summary.count("port_counter_pairs"), 10);
     assert_eq!(run.summary.count("port_counter_bytes"), expected.iter().map(|e| e.2).sum::<u64>());

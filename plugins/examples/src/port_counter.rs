@@ -1,7 +1,10 @@
 //! PortCounter: payload bytes per direction of each conversation, largest first.
 //!
 //! The original's counting example: it listens all run long, keeps one count per
-//! `from -> to` pair of endpoints, and reports at teardown.
+//! `from -> to` pair of endpoints, and reports at the end. It is also the example of an
+//! aggregating listener in a run sharded across threads (`--threads N`): each shard
+//! counts its own sessions, and the counts are merged ([`Listener::merge`]) before the
+//! table is printed ([`Listener::on_finish`]).
 //!
 //! # Listens for
 //!
@@ -12,11 +15,13 @@
 //!
 //! At teardown, after TCP has flushed the sessions still open, one [`PortCount`]
 //! (`port_count`) per pair, largest first (ties by sender, then receiver). JSON:
-//! `rank` (from 1), `from`, `to`, `bytes`, `monologues`. They are emitted in batches of
-//! 1,000, each batch its own frame, so no event budget is exceeded however many pairs
-//! there are.
+//! `from`, `to`, `bytes`, `monologues`. They are emitted in batches of 1,000, each batch
+//! its own frame, so no event budget is exceeded however many pairs there are. (In a
+//! sharded run each shard emits its own pairs at its own teardown; a pair's sessions
+//! all belong to one shard, so every count is whole, but the order is per shard.)
 //!
-//! And a table on the trace output, in the same order:
+//! At the very end (`on_finish`, after any merge), a table on the trace output,
+//! largest first:
 //!
 //! ```text
 //!        bytes monologues  from -> to
@@ -76,8 +81,6 @@ const BATCH: usize = 1_000;
 /// teardown, one per pair, largest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortCount {
-    /// Position in the table, from 1.
-    pub rank: u64,
     /// Sender.
     pub from: Endpoint,
     /// Receiver.
@@ -94,8 +97,7 @@ impl Event for PortCount {
 
 impl JsonEvent for PortCount {
     fn write_json(&self, out: &mut JsonObject<'_>) {
-        out.u64("rank", self.rank)
-            .display("from", self.from)
+        out.display("from", self.from)
             .display("to", self.to)
             .u64("bytes", self.bytes)
             .u64("monologues", self.monologues);
@@ -110,6 +112,13 @@ struct Tally {
     monologues: u64,
 }
 
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.monologues = self.monologues.saturating_add(other.monologues);
+    }
+}
+
 /// The `PortCounter` plugin's listener (see the [module docs](self)).
 #[derive(Debug)]
 pub struct PortCounter {
@@ -117,7 +126,7 @@ pub struct PortCounter {
     max_pairs: usize,
     /// What pairs past `max_pairs` carried, together.
     overflow: Tally,
-    /// The final table, built at the first teardown call.
+    /// The pairs to emit at teardown, largest first, built at the first teardown call.
     ranked: Option<Vec<PortCount>>,
     /// Rows of `ranked` already emitted.
     emitted: usize,
@@ -166,23 +175,18 @@ impl PortCounter {
 
     /// The counts so far, largest first (ties by sender, then receiver).
     pub fn ranking(&self) -> Vec<PortCount> {
-        let mut rows: Vec<PortCount> = self
-            .counts
-            .iter()
-            .map(|(&(from, to), tally)| PortCount {
-                rank: 0,
-                from,
-                to,
-                bytes: tally.bytes,
-                monologues: tally.monologues,
-            })
-            .collect();
-        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.from.cmp(&b.from)).then(a.to.cmp(&b.to)));
-        for (rank, row) in (1..).zip(rows.iter_mut()) {
-            row.rank = rank;
-        }
-        rows
+        ranking(&self.counts)
     }
+}
+
+/// The counts, largest first (ties by sender, then receiver).
+fn ranking(counts: &HashMap<(Endpoint, Endpoint), Tally>) -> Vec<PortCount> {
+    let mut rows: Vec<PortCount> = counts
+        .iter()
+        .map(|(&(from, to), tally)| PortCount { from, to, bytes: tally.bytes, monologues: tally.monologues })
+        .collect();
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.from.cmp(&b.from)).then(a.to.cmp(&b.to)));
+    rows
 }
 
 impl Listener for PortCounter {
@@ -205,29 +209,51 @@ impl Listener for PortCounter {
     }
 
     fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
-        if self.ranked.is_none() {
-            self.ranked = Some(self.ranking());
-            self.emitted = 0;
-            ctx.trace(format_args!("{:>12} {:>10}  from -> to", "bytes", "monologues"))?;
-        }
-        let rows = self.ranked.as_deref().unwrap_or_default();
+        let rows = self.ranked.get_or_insert_with(|| ranking(&self.counts));
         let end = self.emitted.saturating_add(BATCH).min(rows.len());
-        let shown = self.top.unwrap_or(usize::MAX);
         for row in rows.get(self.emitted..end).unwrap_or_default() {
-            if usize::try_from(row.rank).is_ok_and(|rank| rank <= shown) {
-                ctx.trace(format_args!("{:>12} {:>10}  {} -> {}", row.bytes, row.monologues, row.from, row.to))?;
-            }
             ctx.emit(row.clone());
         }
         self.emitted = end;
         if end < rows.len() {
             return Ok(Flow::More);
         }
+        // All emitted: the copy can go (`Some` stays, so a later call emits nothing).
+        *rows = Vec::new();
+        Ok(Flow::Done)
+    }
+
+    fn merge(&mut self, other: &mut dyn Listener) -> ListenerResult {
+        let Some(other) = other.as_any_mut().and_then(|any| any.downcast_mut::<PortCounter>()) else {
+            return Ok(());
+        };
+        for (key, theirs) in other.counts.drain() {
+            let tally = if self.counts.len() < self.max_pairs || self.counts.contains_key(&key) {
+                self.counts.entry(key).or_default()
+            } else {
+                &mut self.overflow
+            };
+            tally.add(theirs);
+        }
+        self.overflow.add(std::mem::take(&mut other.overflow));
+        Ok(())
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
+    fn on_finish(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+        ctx.trace(format_args!("{:>12} {:>10}  from -> to", "bytes", "monologues"))?;
+        let shown = self.top.unwrap_or(usize::MAX);
+        for row in ranking(&self.counts).iter().take(shown) {
+            ctx.trace(format_args!("{:>12} {:>10}  {} -> {}", row.bytes, row.monologues, row.from, row.to))?;
+        }
         if self.overflow.monologues > 0 {
             let Tally { bytes, monologues } = self.overflow;
             ctx.trace(format_args!("{bytes:>12} {monologues:>10}  (other pairs, past max_pairs={})", self.max_pairs))?;
         }
-        Ok(Flow::Done)
+        Ok(())
     }
 
     fn report(&self, summary: &mut Summary) {
@@ -292,9 +318,10 @@ mod tests {
             dispatcher.dispatch_event(monologue);
         }
         dispatcher.teardown();
-        assert!(dispatcher.take_faults().is_empty());
         let mut summary = Summary::new();
         dispatcher.report(&mut summary);
+        dispatcher.finish();
+        assert!(dispatcher.take_faults().is_empty());
         let received = received.lock().unwrap().clone();
         (trace.lines(), received, summary)
     }
@@ -322,13 +349,13 @@ mod tests {
                 "          37          1  10.0.0.2:40001 -> 10.0.0.9:80",
             ]
         );
-        let summary_of = |c: &PortCount| (c.rank, c.from.to_string(), c.to.to_string(), c.bytes, c.monologues);
+        let summary_of = |c: &PortCount| (c.from.to_string(), c.to.to_string(), c.bytes, c.monologues);
         assert_eq!(
             counts.iter().map(summary_of).collect::<Vec<_>>(),
             [
-                (1, "10.0.0.9:80".to_owned(), "10.0.0.1:40000".to_owned(), 500, 2),
-                (2, "10.0.0.1:40000".to_owned(), "10.0.0.9:80".to_owned(), 37, 2),
-                (3, "10.0.0.2:40001".to_owned(), "10.0.0.9:80".to_owned(), 37, 1),
+                ("10.0.0.9:80".to_owned(), "10.0.0.1:40000".to_owned(), 500, 2),
+                ("10.0.0.1:40000".to_owned(), "10.0.0.9:80".to_owned(), 37, 2),
+                ("10.0.0.2:40001".to_owned(), "10.0.0.9:80".to_owned(), 37, 1),
             ]
         );
         assert_eq!(summary.count("port_counter_pairs"), 3);
@@ -369,6 +396,48 @@ mod tests {
     }
 
     #[test]
+    fn shards_are_merged_before_the_table_is_printed() {
+        let trace = TraceBuffer::default();
+        let mut shards: Vec<Dispatcher> = Vec::new();
+        let mut conversation = conversation();
+        // Shard 2 gets the second client's session, shard 1 the first client's.
+        let second_client = conversation.split_off(4);
+        for monologues in [conversation, second_client] {
+            let mut builder = Dispatcher::builder();
+            builder.trace_to(Box::new(trace.clone()));
+            builder.add("PortCounter", None, Box::new(PortCounter::new())).unwrap();
+            let mut shard = builder.build();
+            shard.setup();
+            for monologue in monologues {
+                shard.dispatch_event(monologue);
+            }
+            shard.teardown();
+            shards.push(shard);
+        }
+        let mut summary = Summary::new();
+        for shard in &shards {
+            shard.report(&mut summary);
+        }
+        let (first, others) = shards.split_first_mut().unwrap();
+        for other in others {
+            first.merge_from(other);
+        }
+        first.finish();
+        assert!(first.take_faults().is_empty());
+        assert_eq!(
+            trace.lines(),
+            [
+                "       bytes monologues  from -> to",
+                "         500          2  10.0.0.9:80 -> 10.0.0.1:40000",
+                "          37          2  10.0.0.1:40000 -> 10.0.0.9:80",
+                "          37          1  10.0.0.2:40001 -> 10.0.0.9:80",
+            ]
+        );
+        assert_eq!(summary.count("port_counter_pairs"), 3);
+        assert_eq!(summary.count("port_counter_bytes"), 574);
+    }
+
+    #[test]
     fn no_traffic_prints_only_the_header() {
         let (lines, counts, summary) = run(PortCounter::new(), Vec::new());
         assert_eq!(lines, ["       bytes monologues  from -> to"]);
@@ -389,14 +458,13 @@ mod tests {
         let (lines, counts, summary) = run(PortCounter::with_top(5), monologues);
         assert_eq!(lines.len(), 6);
         assert_eq!(counts.len(), 2_500);
-        assert_eq!(counts.last().map(|c| c.rank), Some(2_500));
+        assert!(counts.windows(2).all(|pair| pair[0].from < pair[1].from), "ties are ordered by sender");
         assert_eq!(summary.count("port_counter_bytes"), 12_500);
     }
 
     #[test]
     fn port_count_json_has_flat_fields() {
         let count = PortCount {
-            rank: 1,
             from: crate::testing::endpoint("10.0.0.9:80"),
             to: crate::testing::endpoint("10.0.0.1:40000"),
             bytes: 500,
@@ -406,7 +474,7 @@ mod tests {
         let mut out = JsonObject::begin(&mut line, JsonOptions::default());
         count.write_json(&mut out);
         out.end();
-        assert_eq!(line, r#"{"rank":1,"from":"10.0.0.9:80","to":"10.0.0.1:40000","bytes":500,"monologues":2}"#);
+        assert_eq!(line, r#"{"from":"10.0.0.9:80","to":"10.0.0.1:40000","bytes":500,"monologues":2}"#);
         assert!(netanalysis_core::JsonSchema::registered().iter().any(|s| s.name == "port_count"));
     }
 }

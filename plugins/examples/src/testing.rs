@@ -116,7 +116,7 @@ impl<E: Event> Listener for Feeder<E> {
 }
 
 /// Runs `listener` behind a [`Feeder`] of `script`, one packet per event, setup to
-/// teardown; returns the trace lines and the run summary.
+/// finish; returns the trace lines and the run summary.
 pub(crate) fn feed<E: Event>(name: &str, listener: Box<dyn Listener>, script: Vec<E>) -> (Vec<String>, Summary) {
     let trace = TraceBuffer::default();
     let mut builder = Dispatcher::builder();
@@ -130,9 +130,10 @@ pub(crate) fn feed<E: Event>(name: &str, listener: Box<dyn Listener>, script: Ve
         dispatcher.dispatch_packet(&Packet::empty(number, micros(1_700_000_000 + number, 0)));
     }
     dispatcher.teardown();
-    let faults: Vec<String> = dispatcher.take_faults().iter().map(ToString::to_string).collect();
-    assert!(faults.is_empty(), "{faults:?}");
     let mut summary = Summary::new();
     dispatcher.report(&mut summary);
+    dispatcher.finish();
+    let faults: Vec<String> = dispatcher.take_faults().iter().map(ToString::to_string).collect();
+    assert!(faults.is_empty(), "{faults:?}");
     (trace.lines(), summary)
 }
