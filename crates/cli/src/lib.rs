@@ -343,9 +343,19 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
     let bytes = summary.count("capture_bytes");
     let seconds = elapsed.as_secs_f64();
     summary.set_float("mb_per_second", if seconds > 0.0 { bytes as f64 / 1e6 / seconds } else { 0.0 });
+    for dispatcher in &mut dispatchers {
+        // Trace lines first, so the summary comes last on a terminal.
+        if let Err(err) = dispatcher.flush_trace() {
+            if err.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(EXIT_OK);
+            }
+            return Err(err).context("cannot write trace output");
+        }
+    }
     if !args.quiet {
         report::print_summary(&source_name, &summary);
     }
+    let first = dispatchers.first_mut().context("at least one pipeline ran")?;
     first.dispatch_event(RunSummary { summary });
     faults.handle(first, args.strict);
     for dispatcher in &mut dispatchers {

@@ -15,10 +15,12 @@ pub enum Stream {
 
 /// Buffers trace lines and writes them out in chunks of whole lines, each chunk under the
 /// stream's lock, so the shards of a `--threads` run never interleave inside a line.
+/// Lines for a terminal are written as they complete.
 #[derive(Debug)]
 pub struct LineSink {
     stream: Stream,
     buf: Vec<u8>,
+    threshold: usize,
 }
 
 impl LineSink {
@@ -26,7 +28,13 @@ impl LineSink {
 
     /// A sink writing to `stream`.
     pub fn new(stream: Stream) -> LineSink {
-        LineSink { stream, buf: Vec::new() }
+        use std::io::IsTerminal;
+        let interactive = match stream {
+            Stream::Stdout => io::stdout().is_terminal(),
+            Stream::Stderr => true,
+            Stream::Discard => false,
+        };
+        LineSink { stream, buf: Vec::new(), threshold: if interactive { 0 } else { Self::FLUSH_AT } }
     }
 
     fn write_out(&mut self, upto: usize) -> io::Result<()> {
@@ -50,9 +58,7 @@ impl Write for LineSink {
             return Ok(data.len());
         }
         self.buf.extend_from_slice(data);
-        // Stderr is for people watching: write each line as it completes.
-        let threshold = if self.stream == Stream::Stderr { 0 } else { Self::FLUSH_AT };
-        if self.buf.len() > threshold {
+        if self.buf.len() > self.threshold {
             if let Some(last_newline) = self.buf.iter().rposition(|&b| b == b'\n') {
                 self.write_out(last_newline + 1)?;
             }
