@@ -80,7 +80,16 @@ fn documented_fields(text: &str) -> BTreeMap<String, BTreeSet<String>> {
 fn readme_json_tables_list_exactly_the_fields_written() {
     let text = readme();
     let documented = documented_fields(&text);
-    let out = netanalysis(&["--quiet", "--json", "JsonLog,packets=1,digest=1", "HTTP", "captures/http-sample.pcap"]);
+    let out = netanalysis(&[
+        "--quiet",
+        "--json",
+        "JsonLog,packets=1,digest=1",
+        "HTTP",
+        "Example1",
+        "Example3",
+        "PortCounter",
+        "captures/http-sample.pcap",
+    ]);
     let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for line in out.lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -89,7 +98,9 @@ fn readme_json_tables_list_exactly_the_fields_written() {
         let fields = seen.entry(event).or_default();
         fields.extend(object.keys().filter(|k| *k != "event" && *k != "ts").cloned());
     }
-    assert!(seen.contains_key("http_transaction") && seen.contains_key("tcp_monologue"), "{:?}", seen.keys());
+    for event in ["tcp_monologue", "http_transaction", "monologue_bandwidth", "http_wait", "port_count"] {
+        assert!(seen.contains_key(event), "{event} was not written: {:?}", seen.keys());
+    }
     for (event, fields) in &seen {
         if event == "run_summary" {
             continue; // its fields are the summary's counts, described in prose
