@@ -651,9 +651,11 @@ fn live_capture_sees_a_loopback_http_exchange() {
     assert!(response.ends_with(b"hello"));
     // Stop after a few seconds at most, in case packets are missing.
     let stop = reader.stop_handle();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
     let timer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(5));
-        stop.store(true, Ordering::Relaxed);
+        if finished.recv_timeout(std::time::Duration::from_secs(5)).is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
     });
     let (mut saw_request, mut saw_response) = (false, false);
     while let Some(packet) = reader.next_packet().unwrap() {
@@ -664,8 +666,11 @@ fn live_capture_sees_a_loopback_http_exchange() {
         }
     }
     assert!(saw_request && saw_response, "request seen: {saw_request}, response seen: {saw_response}");
-    reader.stop_handle().store(true, Ordering::Relaxed);
+    let _ = done.send(());
     timer.join().unwrap();
+    // The stop flag ends a live capture cleanly.
+    reader.stop_handle().store(true, Ordering::Relaxed);
+    assert!(reader.next_packet().unwrap().is_none());
 }
 
 fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {

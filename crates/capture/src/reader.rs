@@ -434,15 +434,18 @@ fn assemble<'a>(
         Decoded { undecoded: Some(Undecoded::UnknownInterface), ..Decoded::default() }
     };
     let completed = match &decoded.fragment {
-        Some(fragment) => match defrag.push(fragment, record.ts) {
-            Outcome::Complete { protocol, ttl } => {
-                Some(IpInfo { src: fragment.src, dst: fragment.dst, protocol, ttl, reassembled: true })
+        Some(fragment) => {
+            let outcome = defrag.push(fragment, record.ts);
+            stats.fragments = *defrag.stats();
+            match outcome {
+                Outcome::Complete { protocol, ttl } => {
+                    Some(IpInfo { src: fragment.src, dst: fragment.dst, protocol, ttl, reassembled: true })
+                }
+                Outcome::Pending | Outcome::Dropped => None,
             }
-            Outcome::Pending | Outcome::Dropped => None,
-        },
+        }
         None => None,
     };
-    stats.fragments = *defrag.stats();
     let defrag: &'a Defragmenter = defrag;
     let decoded = match completed {
         Some(info) => crate::decode::ip::decode_reassembled(info, defrag.completed()),
@@ -755,6 +758,12 @@ mod tests {
 
     fn interface(tsresol: u8, tsoffset: i64) -> Interface {
         Interface { link_type: LinkType::ETHERNET, snaplen: 0, tsresol, tsoffset }
+    }
+
+    #[test]
+    fn reader_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<CaptureReader>();
     }
 
     #[test]
