@@ -239,3 +239,30 @@ fn example2_bad_regex_is_refused_by_the_command_line() {
     let code = netanalysis_cli::run(["netanalysis", "--quiet", "Example2,regex=a(b", SAMPLE]);
     assert_eq!(code, std::process::ExitCode::from(2), "a bad plugin argument is a usage error");
 }
+
+#[test]
+fn port_counter_in_sharded_run_counts_each_pair_once() {
+    let _ = std::any::type_name::<PortCount>();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let json = format!("JsonLog,out={}", log.display());
+    // top=0 would print the whole table on stdout; one row is enough here.
+    let code =
+        netanalysis_cli::run(["netanalysis", "--quiet", "--threads", "3", "PortCounter,top=1", json.as_str(), SAMPLE]);
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let mut counts: Vec<(String, u64)> = lines
+        .iter()
+        .filter(|line| line["event"] == "port_count")
+        .map(|c| {
+            (format!("{} -> {}", c["from"].as_str().unwrap(), c["to"].as_str().unwrap()), c["bytes"].as_u64().unwrap())
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts.len(), 10, "one event per pair, whichever shard counted it");
+    assert!(counts.contains(&("10.88.0.1:80 -> 10.88.0.2:41001".to_owned(), 17643)));
+    let summary = lines.iter().find(|line| line["event"] == "run_summary").unwrap();
+    assert_eq!(summary["port_counter_pairs"], 10, "{summary}");
+    assert_eq!(summary["port_counter_bytes"], 23105, "{summary}");
+}
