@@ -167,7 +167,7 @@ mod tests {
         Arc::new(Request {
             method: method.to_owned(),
             uri: uri.to_owned(),
-            version: Version { minor: 1 },
+            version: Version::http1(1),
             headers: Vec::new(),
             body: Body::default(),
             head_range: 0..40,
@@ -180,7 +180,7 @@ mod tests {
 
     fn response(status: u16, t_start: Timestamp, t_end: Timestamp) -> Arc<Response> {
         Arc::new(Response {
-            version: Version { minor: 1 },
+            version: Version::http1(1),
             status,
             reason: "OK".to_owned(),
             headers: Vec::new(),
