@@ -14,6 +14,7 @@
 #   NETANALYSIS_BIN  binary to measure (default ./target/release/netanalysis;
 #                    build it with: cargo build --release -p netanalysis-cli)
 #   BENCH_CPU        the core every command is pinned to (default 0)
+#   BENCH_THREADS    worker threads of the multi-core row (default: nproc)
 #   BENCH_TMP        tmpfs directory for tcpflow's output (default /dev/shm)
 #
 # What it measures, in this order within each of the N rounds (so a change in
@@ -22,23 +23,28 @@
 #   TCP               netanalysis --quiet CAPTURE
 #   TCP+HTTP          netanalysis --quiet HTTP CAPTURE
 #   TCP+HTTP+JsonLog  netanalysis --quiet --json HTTP CAPTURE > /dev/null
+#   TCP+HTTP on N cores   netanalysis --quiet --threads N HTTP CAPTURE, pinned to
+#                     cores 0..N-1 (N = BENCH_THREADS, default: every core),
+#                     when --help offers --threads
 #   tcpdump           tcpdump -r CAPTURE -w /dev/null        (the I/O floor)
 #   libnids           bench/out/nids-count CAPTURE           (TCP reassembly only)
 #   tcpflow           tcpflow -r CAPTURE -o DIR              (DIR on tmpfs, emptied after each run)
 #   tshark            tshark -r CAPTURE -q -z conv,tcp
 # netanalysis gets --threads 1 when its --help offers that option.
 #
-# Every command runs under `taskset -c $BENCH_CPU` and `/usr/bin/time -v`; the
-# capture is read once beforehand so that it is in the page cache.  Wall time
-# is the median over the runs; peak RSS is the largest maximum resident set
-# size seen; the median CPU time (user plus system, from the same runs) is
-# shown too, since wall time suffers when other work shares the core.  MB/s
-# is capture file bytes (10^6) per second, packets/s is the
-# capture's packet count per second, transactions/s counts the
-# http_transaction lines of one extra, untimed `--json HTTP` run.  The last
-# column is how many times faster netanalysis TCP+HTTP went than that row
-# (that row's median time over TCP+HTTP's), so ratios always come from one run
-# of this script.
+# Every command but the multi-core row runs under `taskset -c $BENCH_CPU`, and
+# all run under `/usr/bin/time -v`; the capture is read once beforehand so that
+# it is in the page cache.
+#   median s        median wall time over the runs
+#   MB/s            capture file bytes (10^6) per second of that median
+#   packets/s       the capture's packet count per second
+#   transactions/s  http_transaction lines of one extra, untimed --json HTTP run
+#   peak RSS MB     the largest maximum resident set size of the runs
+#   last but one    how many times faster netanalysis TCP+HTTP went than that
+#                   row (the row's median time over TCP+HTTP's), so every ratio
+#                   comes from one run of this script
+#   CPU s           median user plus system time: wall time suffers when other
+#                   work shares the core, CPU time much less
 #
 # Outside --smoke, missing comparison tools are installed from Debian when
 # running as root (tcpdump tcpflow tshark libnids-dev time), else skipped with
@@ -97,8 +103,14 @@ if (( ! SMOKE )); then
         make -s -C "$REPO/bench/libnids" OUT="$REPO/bench/out" >&2 || say "could not build the libnids driver"
     fi
 fi
-PIN=()
-if have taskset; then PIN=(taskset -c "$CPU"); else say "taskset not found: commands are not pinned to one core"; fi
+N_THREADS=${BENCH_THREADS:-$(nproc 2>/dev/null || echo 1)}
+PIN=(); PIN_ALL=()
+if have taskset; then
+    PIN=(taskset -c "$CPU")
+    PIN_ALL=(taskset -c "0-$(( N_THREADS - 1 ))")
+else
+    say "taskset not found: commands are not pinned to one core"
+fi
 TIMER=()
 if [[ -x /usr/bin/time ]]; then TIMER=(/usr/bin/time -v -o "$WORK/time.txt"); else say "/usr/bin/time not found: peak RSS is not measured"; fi
 
@@ -153,6 +165,7 @@ MODES=(
     "TCP|ours|bin|\"\$BIN\" --quiet $T\"\$CAPTURE\""
     "TCP+HTTP|ours|bin|\"\$BIN\" --quiet ${T}HTTP \"\$CAPTURE\""
     "TCP+HTTP+JsonLog|ours|bin|\"\$BIN\" --quiet --json ${T}HTTP \"\$CAPTURE\""
+    "TCP+HTTP, $N_THREADS threads on $N_THREADS cores|ours|threads|\"\$BIN\" --quiet --threads $N_THREADS HTTP \"\$CAPTURE\""
     "tcpdump -r -w /dev/null|other|tcpdump|tcpdump -r \"\$CAPTURE\" -w /dev/null"
     "libnids (TCP only)|other|nids|\"\$NIDS\" \"\$CAPTURE\""
     "tcpflow|other|tcpflow|tcpflow -r \"\$CAPTURE\" -o \"\$FLOW_DIR\""
@@ -161,6 +174,7 @@ MODES=(
 available() {
     case $1 in
         bin) (( OURS )) ;;
+        threads) (( OURS && ${#THREADS[@]} && N_THREADS > 1 )) ;;
         nids) [[ -x $NIDS ]] ;;
         *) have "$1" ;;
     esac
@@ -187,7 +201,11 @@ run_once() {   # index -> appends seconds to TIMES, max RSS to RSS, status to ST
     rm -f "$WORK/time.txt"
     start=$(date +%s%N)
     set +e
-    eval "${TIMER[*]@Q} ${PIN[*]@Q} $command" >/dev/null 2>"$WORK/stderr.txt"
+    if [[ $needs == threads ]]; then
+        eval "${TIMER[*]@Q} ${PIN_ALL[*]@Q} $command" >/dev/null 2>"$WORK/stderr.txt"
+    else
+        eval "${TIMER[*]@Q} ${PIN[*]@Q} $command" >/dev/null 2>"$WORK/stderr.txt"
+    fi
     rc=$?
     set -e
     end=$(date +%s%N)
@@ -287,6 +305,13 @@ for i in "${ACTIVE[@]}"; do
     echo "- $name: \`${command//\$/}\`"
 done
 (( OURS )) && [[ -n $TRANSACTIONS ]] && echo && echo "HTTP transactions in the capture (from \`--json HTTP\`): $TRANSACTIONS."
+for i in "${ACTIVE[@]}"; do
+    IFS='|' read -r name kind needs command <<<"${MODES[$i]}"
+    if [[ $needs == threads && -z ${STATUS[$i]:-} && -n $BASE_US ]]; then
+        awk -v n="$N_THREADS" -v one="$BASE_US" -v many="$(median_us "${TIMES[$i]}")" \
+            'BEGIN {printf "\nScaling: TCP+HTTP with --threads %d ran %.2f times as fast as with one thread.\n", n, one / many}'
+    fi
+done
 
 if (( SMOKE )); then
     if (( FAILED )); then say "smoke test failed"; exit 1; fi
