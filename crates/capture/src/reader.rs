@@ -213,7 +213,9 @@ impl CaptureReader {
 
     /// Follows a growing file (as `tail -f` does): at its end, or inside a record not yet
     /// fully written, wait for more instead of ending or reporting a cut. Reading ends
-    /// when `idle` passes without growth (never, with `None`) or when the stop flag is set.
+    /// when `idle` passes without growth (never, with `None`), and then a record left
+    /// half-written is reported as cut short; or when the stop flag is set, and then it is
+    /// not (the writer was still at work).
     pub fn set_follow(&mut self, idle: Option<Duration>) {
         if let Input::File { source, .. } = &mut self.input {
             source.set_follow(Some(idle));
@@ -254,8 +256,13 @@ impl CaptureReader {
         for &(link_type, count) in &self.stats.unsupported_link_types {
             if !self.warned.link_types.contains(&link_type) {
                 self.warned.link_types.push(link_type);
+                let number = link_type.0;
+                let link = match link_type.name() {
+                    Some(known) => format!("{known} ({number})"),
+                    None => number.to_string(),
+                };
                 lines.push(format!(
-                    "{name}: unsupported link type {link_type}: its packets are skipped and counted \
+                    "{name}: unsupported link type {link}: its packets are skipped and counted \
                      ({count} so far, packets_undecoded_unsupported_link_type)"
                 ));
             }
@@ -571,7 +578,7 @@ fn pcap_record(
     let cut_short = |source: &ByteSource| ReadError::CutShort { name: name.to_owned(), offset: source.offset() };
     match source.fill(header_len).map_err(|e| io_error(name, source, e))? {
         Fill::Ready => {}
-        Fill::End if source.available() == 0 => return Ok(Step::End),
+        Fill::End if source.available() == 0 || source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
     let data = source.data();
@@ -594,6 +601,7 @@ fn pcap_record(
     let total = header_len + caplen as usize;
     match source.fill(total).map_err(|e| io_error(name, source, e))? {
         Fill::Ready => {}
+        Fill::End if source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
     let frac_nanos = if nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
@@ -620,7 +628,7 @@ fn pcapng_block(
     };
     match source.fill(12).map_err(|e| io_error(name, source, e))? {
         Fill::Ready => {}
-        Fill::End if source.available() == 0 => return Ok(Step::End),
+        Fill::End if source.available() == 0 || source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
     let data = source.data();
@@ -649,6 +657,7 @@ fn pcapng_block(
     let len = len as usize;
     match source.fill(len).map_err(|e| io_error(name, source, e))? {
         Fill::Ready => {}
+        Fill::End if source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
     let data = source.data();
@@ -758,6 +767,108 @@ mod tests {
 
     fn interface(tsresol: u8, tsoffset: i64) -> Interface {
         Interface { link_type: LinkType::ETHERNET, snaplen: 0, tsresol, tsoffset }
+    }
+
+    /// A small xorshift generator: seeded, so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn sample_frames() -> Vec<Vec<u8>> {
+        let mut tcp = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1000, 80, 5, 100)
+            .write(&mut tcp, b"hello world")
+            .unwrap();
+        let mut frag = tcp.clone();
+        frag[14 + 6] = 0x20;
+        let mut v6 = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv6([1; 16], [2; 16], 64)
+            .udp(3544, 3544)
+            .write(&mut v6, &[0x60, 0, 0, 0, 0, 0, 6, 64])
+            .unwrap();
+        vec![tcp, frag, v6]
+    }
+
+    fn pcap_bytes(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut file = magic::PCAP_USEC.to_le_bytes().to_vec();
+        file.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+        for frame in frames {
+            file.extend_from_slice(&[1, 0, 0, 0, 2, 0, 0, 0]);
+            file.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            file.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            file.extend_from_slice(frame);
+        }
+        file
+    }
+
+    fn pcapng_bytes(frames: &[Vec<u8>]) -> Vec<u8> {
+        let block = |kind: u32, body: &[u8]| {
+            let len = (12 + body.len().div_ceil(4) * 4) as u32;
+            let mut out = kind.to_le_bytes().to_vec();
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(body);
+            out.resize(len as usize - 4, 0);
+            out.extend_from_slice(&len.to_le_bytes());
+            out
+        };
+        let mut file = block(
+            magic::PCAPNG_SHB,
+            &[0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        );
+        file.extend(block(block::IDB, &[1, 0, 0, 0, 0, 0, 4, 0, 9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]));
+        for frame in frames {
+            let mut body = vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+            body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            body.extend_from_slice(frame);
+            file.extend(block(block::EPB, &body));
+        }
+        file
+    }
+
+    fn read_everything(bytes: Vec<u8>) -> usize {
+        let Ok(mut reader) = CaptureReader::from_reader("fuzz", Box::new(io::Cursor::new(bytes))) else { return 0 };
+        let mut n = 0;
+        while let Ok(Some(packet)) = reader.next_packet() {
+            assert!(packet.payload.len() <= 65_535);
+            n += 1;
+        }
+        let mut summary = Summary::new();
+        reader.report(&mut summary);
+        let _ = reader.take_warnings();
+        n
+    }
+
+    #[test]
+    fn damaged_files_never_panic() {
+        let frames = sample_frames();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for file in [pcap_bytes(&frames), pcapng_bytes(&frames)] {
+            assert_eq!(read_everything(file.clone()), frames.len());
+            for len in 0..file.len() {
+                read_everything(file[..len].to_vec());
+            }
+            for _ in 0..1500 {
+                let mut bent = file.clone();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(bent.len());
+                    bent[at] = rng.next() as u8;
+                }
+                read_everything(bent);
+            }
+        }
     }
 
     #[test]

@@ -77,6 +77,11 @@ impl ByteSource {
         self.offset
     }
 
+    /// Following was ended by the stop flag (a record left half-written is then not a cut).
+    pub(crate) fn stopped(&self) -> bool {
+        self.follow.is_some() && self.stop.load(Ordering::Relaxed)
+    }
+
     #[inline]
     pub(crate) fn available(&self) -> usize {
         self.end - self.start

@@ -16,6 +16,7 @@ mod proto {
     pub const UDP: u8 = 17;
     pub const IPV6: u8 = 41;
     pub const GRE: u8 = 47;
+    pub const AUTH: u8 = 51;
     pub const ETHERIP: u8 = 97;
     pub const MPLS: u8 = 137;
 }
@@ -263,6 +264,17 @@ pub(crate) fn decode_ip_payload(info: IpInfo, data: &[u8], missing: usize, depth
                 }
             }
         },
+        // An IPv4 authentication header (RFC 4302): (len + 2) * 4 bytes, then the next header.
+        proto::AUTH if depth < MAX_DEPTH => {
+            if let (Some(&next), Some(&len)) = (data.first(), data.get(1)) {
+                if let Some(after) = data.get((usize::from(len) + 2) * 4..) {
+                    return decode_ip_payload(IpInfo { protocol: next, ..info }, after, missing, depth + 1);
+                }
+            }
+            out.transport = Transport::None;
+            out.payload = &[];
+            out.truncated = true;
+        }
         proto::IPV4 | proto::IPV6 | proto::GRE | proto::ETHERIP | proto::MPLS if depth < MAX_DEPTH => {
             let inner = match info.protocol {
                 proto::IPV4 => decode_ip_version(data, 4, depth + 1),
