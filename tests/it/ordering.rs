@@ -325,3 +325,29 @@ fn teardown_delivers_each_listeners_flush_before_the_next_teardown() {
     dispatcher.teardown();
     assert_eq!(*log.lock().unwrap(), ["got flush-1", "got flush-2", "summary"]);
 }
+
+/// Ticks reach only the listeners that asked for them, and what a tick causes is
+/// delivered in the tick's own frame.
+#[test]
+fn ticks_reach_their_subscribers_and_their_consequences_follow() {
+    struct Sweeper(Log);
+    impl Listener for Sweeper {
+        fn subscribe(&self, subs: &mut Subscriptions) {
+            subs.ticks();
+        }
+        fn on_tick(&mut self, now: Timestamp, ctx: &mut Context<'_>) -> ListenerResult {
+            self.0.lock().unwrap().push(format!("tick {now}"));
+            ctx.emit(Ping("expired"));
+            Ok(())
+        }
+    }
+    let log: Log = Log::default();
+    let mut builder = Dispatcher::builder();
+    builder.add("Sweeper", None, Box::new(Sweeper(Arc::clone(&log)))).unwrap();
+    builder.add("Other", None, Box::new(Scripted::new("other", &log))).unwrap();
+    let mut dispatcher = builder.build();
+    dispatcher.tick(Timestamp::from_micros(1002, 0));
+    dispatcher.dispatch_packet(&packet(2));
+    assert_eq!(*log.lock().unwrap(), ["tick 1002.000000", "other ping expired", "other packet 2"]);
+    assert_eq!(dispatcher.now(), Timestamp::from_micros(1002, 0));
+}

@@ -29,9 +29,11 @@ const BATCH_BYTES: usize = 1 << 19;
 /// Batches in flight per shard (back-pressure on the reader).
 const QUEUE_DEPTH: usize = 8;
 
-/// A packet's decoded fields, with its bytes as ranges of the batch's buffer.
+/// A packet's decoded fields, with its bytes as ranges of the batch's buffer; or a tick
+/// of the capture clock.
 #[derive(Clone, Copy)]
 struct Record {
+    tick: bool,
     number: u64,
     ts: Timestamp,
     now: Timestamp,
@@ -75,6 +77,7 @@ impl Batch {
             (start, self.bytes.len())
         };
         self.records.push(Record {
+            tick: false,
             number: packet.number,
             ts: packet.ts,
             now,
@@ -88,6 +91,25 @@ impl Batch {
             payload,
             uncaptured: packet.uncaptured,
             truncated: packet.truncated,
+        });
+    }
+
+    fn push_tick(&mut self, now: Timestamp) {
+        self.records.push(Record {
+            tick: true,
+            number: 0,
+            ts: now,
+            now,
+            interface: 0,
+            link_type: LinkType::ETHERNET,
+            caplen: 0,
+            orig_len: 0,
+            frame: (0, 0),
+            ip: None,
+            transport: Transport::None,
+            payload: (0, 0),
+            uncaptured: 0,
+            truncated: false,
         });
     }
 
@@ -146,6 +168,10 @@ fn worker(
     for mut batch in batches {
         if !halt.load(Ordering::Relaxed) {
             for record in &batch.records {
+                if record.tick {
+                    dispatcher.tick(record.now);
+                    continue;
+                }
                 dispatcher.advance_clock(record.now);
                 dispatcher.dispatch_packet(&batch.packet(record));
                 if dispatcher.fault_count() > faults.seen {
@@ -201,6 +227,7 @@ pub(crate) fn run(
 
     let mut filling: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
     let mut now = Timestamp::ZERO;
+    let mut ticker = crate::Ticker::default();
     let mut read_error = None;
     let mut n: u64 = 0;
     'read: loop {
@@ -210,6 +237,12 @@ pub(crate) fn run(
         match reader.next_packet() {
             Ok(Some(packet)) => {
                 now = now.max(packet.ts);
+                if ticker.crossed(packet.ts) {
+                    // Every shard sees the tick at the same point of the capture.
+                    for batch in &mut filling {
+                        batch.push_tick(now);
+                    }
+                }
                 let shard = shard_of(&packet, shards);
                 let Some(batch) = filling.get_mut(shard) else { continue };
                 batch.push(&packet, now);

@@ -245,6 +245,7 @@ struct Slot {
 struct Listeners {
     slots: Vec<Slot>,
     packet_subscribers: Vec<usize>,
+    tick_subscribers: Vec<usize>,
     faults: Vec<Fault>,
     fault_count: usize,
 }
@@ -375,13 +376,21 @@ impl DispatcherBuilder {
             current_listener: 0,
             trace: self.trace.unwrap_or_else(|| Box::new(std::io::sink())),
         };
-        let mut listeners =
-            Listeners { slots: Vec::new(), packet_subscribers: Vec::new(), faults: Vec::new(), fault_count: 0 };
+        let mut listeners = Listeners {
+            slots: Vec::new(),
+            packet_subscribers: Vec::new(),
+            tick_subscribers: Vec::new(),
+            faults: Vec::new(),
+            fault_count: 0,
+        };
         for (index, (name, _, listener)) in first.into_iter().chain(middle).chain(last).enumerate() {
             let mut subs = Subscriptions::default();
             listener.subscribe(&mut subs);
             if subs.packets {
                 listeners.packet_subscribers.push(index);
+            }
+            if subs.ticks {
+                listeners.tick_subscribers.push(index);
             }
             for (type_id, type_name) in subs.events {
                 let type_index = *bus.index.entry(type_id).or_insert_with(|| {
@@ -442,6 +451,18 @@ impl Dispatcher {
             self.listeners.call(index, "packet", &mut self.bus, Some(packet), |l, ctx| l.on_packet(packet, ctx));
         }
         self.finish_frame("packet");
+    }
+
+    /// Dispatches a tick of the capture clock (see [`Listener::on_tick`]) as its own
+    /// frame: the embedder calls this when capture time first reaches a new whole second,
+    /// before dispatching the packet that reached it. Advances the clock to `now`.
+    pub fn tick(&mut self, now: Timestamp) {
+        self.bus.now = self.bus.now.max(now);
+        for k in 0..self.listeners.tick_subscribers.len() {
+            let index = self.listeners.tick_subscribers[k];
+            self.listeners.call(index, "tick", &mut self.bus, None, |l, ctx| l.on_tick(now, ctx));
+        }
+        self.finish_frame("tick");
     }
 
     /// Dispatches an event as the root of its own frame (no packet).

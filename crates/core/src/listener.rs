@@ -101,6 +101,15 @@ pub trait Listener: Send {
         Ok(())
     }
 
+    /// Called once per second of capture time (when the clock first reaches a new whole
+    /// second, before the packet that reached it), if subscribed with
+    /// [`Subscriptions::ticks`]: where time-based work (idle timeouts) belongs, so that it
+    /// happens at the same capture times however the run is split across threads.
+    fn on_tick(&mut self, now: crate::Timestamp, ctx: &mut Context<'_>) -> ListenerResult {
+        let _ = (now, ctx);
+        Ok(())
+    }
+
     /// Called for every event of a subscribed type. Recover the type with
     /// `event.downcast_ref::<T>()`.
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
@@ -151,6 +160,7 @@ pub trait Listener: Send {
 #[derive(Debug, Default)]
 pub struct Subscriptions {
     pub(crate) packets: bool,
+    pub(crate) ticks: bool,
     pub(crate) events: SmallVec<[(TypeId, &'static str); 8]>,
 }
 
@@ -158,6 +168,12 @@ impl Subscriptions {
     /// Receive every packet through [`Listener::on_packet`].
     pub fn packets(&mut self) -> &mut Self {
         self.packets = true;
+        self
+    }
+
+    /// Receive a tick per second of capture time through [`Listener::on_tick`].
+    pub fn ticks(&mut self) -> &mut Self {
+        self.ticks = true;
         self
     }
 
