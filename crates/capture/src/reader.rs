@@ -244,9 +244,13 @@ impl CaptureReader {
         &self.stats
     }
 
-    /// Adds the counts to `summary` (see [`CaptureStats::report`]).
+    /// Adds the counts to `summary` (see [`CaptureStats::report`]), as of now: datagrams
+    /// still waiting for fragments count as pending even if reading stopped early.
     pub fn report(&self, summary: &mut Summary) {
-        self.stats.report(summary);
+        let mut stats = self.stats.clone();
+        stats.fragments = *self.defrag.stats();
+        stats.fragments_pending = self.defrag.pending() as u64;
+        stats.report(summary);
     }
 
     /// Warnings not yet handed out, each distinct one once, as lines to print.
@@ -722,7 +726,7 @@ fn pcapng_block(
             };
             let description = interfaces.first().copied();
             let snaplen = description.map_or(u32::MAX, |d| if d.snaplen == 0 { u32::MAX } else { d.snaplen });
-            let caplen = (orig_len.min(snaplen) as usize).min(len - 16);
+            let caplen = (orig_len.min(snaplen) as usize).min(len.saturating_sub(16));
             let record = Record {
                 from: 12,
                 to: 12 + caplen,
@@ -869,6 +873,16 @@ mod tests {
                 read_everything(bent);
             }
         }
+    }
+
+    #[test]
+    fn simple_packet_block_of_twelve_bytes_is_an_empty_packet() {
+        let mut file = pcapng_bytes(&[]);
+        file.extend_from_slice(&[3, 0, 0, 0, 12, 0, 0, 0, 12, 0, 0, 0]);
+        let mut reader = CaptureReader::from_reader("spb", Box::new(io::Cursor::new(file))).unwrap();
+        // The trailing length doubles as the original length: a packet with no bytes.
+        let packet = reader.next_packet().unwrap().unwrap();
+        assert!(packet.frame.is_empty());
     }
 
     #[test]
