@@ -3,6 +3,7 @@
 //! writes small captures, so tests build the captures they need instead of shipping them.
 #![forbid(unsafe_code)]
 
+pub mod adversarial;
 mod flow;
 pub mod frames;
 mod pcap;
