@@ -26,6 +26,8 @@ struct Seen {
     payload: Vec<u8>,
     uncaptured: u32,
     truncated: bool,
+    /// `ip:port` of each end, for TCP and UDP packets.
+    endpoints: Option<(String, String)>,
 }
 
 struct Run {
@@ -52,6 +54,7 @@ fn drain(mut reader: CaptureReader) -> Run {
                 payload: p.payload.to_vec(),
                 uncaptured: p.uncaptured,
                 truncated: p.truncated,
+                endpoints: p.src().zip(p.dst()).map(|(a, b)| (a.to_string(), b.to_string())),
             }),
             Ok(None) => break None,
             Err(e) => break Some(e),
@@ -734,6 +737,31 @@ fn corpus_packet_counts_match_tshark() {
         }
         if ours != tcp_frames {
             failures.push(format!("{name}: {ours} TCP packets, tshark {tcp_frames}"));
+        }
+        // Every TCP stream's endpoints, as tshark names them (innermost IP for tunnels).
+        let ends: std::collections::HashSet<&str> = run
+            .packets
+            .iter()
+            .filter(|p| matches!(p.transport, Transport::Tcp(_)))
+            .filter_map(|p| p.endpoints.as_ref())
+            .flat_map(|(a, b)| [a.as_str(), b.as_str()])
+            .collect();
+        for stream in golden["tcp_streams"].as_array().into_iter().flatten() {
+            for node in [&stream["node0"], &stream["node1"]] {
+                let node = node.as_str().unwrap();
+                if !ends.contains(node) {
+                    failures.push(format!("{name}: endpoint {node} of a tshark stream not seen"));
+                }
+            }
+        }
+        // First and last times, to the nanosecond, as tshark prints them.
+        let time = |ts: Timestamp| format!("{}.{:09}", ts.as_nanos() / 1_000_000_000, ts.as_nanos() % 1_000_000_000);
+        if let (Some(first), Some(last)) = (run.packets.first(), run.packets.last()) {
+            for (ours, theirs) in [(time(first.ts), &summary["first_time"]), (time(last.ts), &summary["last_time"])] {
+                if Some(ours.as_str()) != theirs.as_str() {
+                    failures.push(format!("{name}: time {ours}, tshark {theirs}"));
+                }
+            }
         }
         let snaplen_cut = summary["snaplen_truncated_frames"].as_u64().unwrap_or(0);
         if run.stats.packets_snaplen_cut != snaplen_cut {
