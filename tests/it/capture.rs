@@ -602,6 +602,29 @@ fn follow_waits_for_a_growing_file() {
 }
 
 #[test]
+fn following_a_file_waits_for_its_header() {
+    use std::io::Write;
+    let frame = frames::ethernet(frames::ETHERTYPE_IPV4, &segment(1, b"late"));
+    let file = pcap_of(LinkType::ETHERNET, &[frame]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.pcap");
+    std::fs::write(&path, b"").unwrap();
+    let writer = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(&file).unwrap();
+        }
+    });
+    let mut reader = CaptureReader::open_following(&path, Some(std::time::Duration::from_secs(5))).unwrap();
+    assert_eq!(reader.next_packet().unwrap().unwrap().payload, b"late");
+    writer.join().unwrap();
+    let stop = reader.stop_handle();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.next_packet().unwrap().is_none());
+}
+
+#[test]
 fn filter_and_live_need_the_feature_or_say_so() {
     let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:80");
     flow.handshake().send(netanalysis_test_support::Side::Client, b"x").close();

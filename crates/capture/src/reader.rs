@@ -146,8 +146,30 @@ impl CaptureReader {
 
     /// Reads a capture from any byte stream; `name` is used in messages.
     pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> Result<CaptureReader, OpenError> {
+        CaptureReader::from_source(name, reader, None)
+    }
+
+    /// Opens a capture file that may still be growing and follows it (see
+    /// [`set_follow`](CaptureReader::set_follow)): unlike `open` then `set_follow`, this
+    /// also waits for a file header not yet written, as when tcpdump has just created the
+    /// file and still buffers its first bytes.
+    pub fn open_following(path: &Path, idle: Option<Duration>) -> Result<CaptureReader, OpenError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => OpenError::Missing { name: name.clone() },
+            _ => OpenError::Unreadable { name: name.clone(), source },
+        })?;
+        CaptureReader::from_source(&name, Box::new(file), Some(idle))
+    }
+
+    fn from_source(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        follow: Option<Option<Duration>>,
+    ) -> Result<CaptureReader, OpenError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut source = ByteSource::new(reader, Arc::clone(&stop));
+        source.set_follow(follow);
         let format = read_file_header(name, &mut source)?;
         Ok(CaptureReader::with_input(name, Input::File { source, format }, stop))
     }
