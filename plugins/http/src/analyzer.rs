@@ -2,6 +2,7 @@
 //! results to emitted events.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
 
 use netanalysis_core::{
     AnyEvent, Config, ConfigError, Context, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
@@ -63,7 +64,7 @@ netanalysis_core::inventory::submit! {
 #[derive(Debug)]
 pub struct HttpAnalyzer {
     verbose: bool,
-    sessions: HashMap<SessionId, HttpSession>,
+    sessions: HashMap<SessionId, HttpSession, KeyHashing>,
     shared: Shared,
     emitted: Vec<Emitted>,
     counts: Counts,
@@ -84,7 +85,7 @@ impl HttpAnalyzer {
     pub fn new(limits: Limits, verbose: bool) -> HttpAnalyzer {
         HttpAnalyzer {
             verbose,
-            sessions: HashMap::new(),
+            sessions: HashMap::with_hasher(KeyHashing::new()),
             shared: Shared { limits, ..Shared::default() },
             emitted: Vec::new(),
             counts: Counts::default(),
@@ -142,6 +143,45 @@ impl HttpAnalyzer {
             }
         }
         Ok(())
+    }
+}
+
+/// A fast hasher for session ids (short strings looked up once per `tcp_data`),
+/// seeded at random per analyzer so that senders cannot choose colliding addresses.
+#[derive(Debug, Clone)]
+struct KeyHashing {
+    seed: u64,
+}
+
+impl KeyHashing {
+    fn new() -> KeyHashing {
+        KeyHashing { seed: RandomState::new().hash_one(0x6874_7470u64) }
+    }
+}
+
+impl BuildHasher for KeyHashing {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.seed)
+    }
+}
+
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut value = [0u8; 8];
+            value.copy_from_slice(word);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(value)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+        for &byte in words.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
     }
 }
 

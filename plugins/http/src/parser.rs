@@ -297,9 +297,11 @@ fn parse_head(
     max_headers: usize,
     scratch: &mut Vec<httparse::Header<'static>>,
 ) -> Result<Head, HeadError> {
+    // A head cannot hold more fields than lines: prepare no more slots than that.
+    let lines = head.iter().filter(|b| **b == b'\n').count();
     let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
     fields.clear();
-    fields.resize(max_headers, httparse::EMPTY_HEADER);
+    fields.resize(max_headers.min(lines.saturating_add(1)), httparse::EMPTY_HEADER);
     let mut config = httparse::ParserConfig::default();
     config
         .allow_spaces_after_header_name_in_responses(true)
@@ -1174,9 +1176,10 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
 }
 
 fn parse_trailers(section: &Bytes, max_headers: usize, scratch: &mut Vec<httparse::Header<'static>>) -> Vec<Header> {
+    let lines = section.iter().filter(|b| **b == b'\n').count();
     let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
     fields.clear();
-    fields.resize(max_headers, httparse::EMPTY_HEADER);
+    fields.resize(max_headers.min(lines.saturating_add(1)), httparse::EMPTY_HEADER);
     let trailers = match httparse::parse_headers(section, &mut fields) {
         Ok(httparse::Status::Complete((_, parsed))) => own_headers(section, parsed),
         _ => Vec::new(),
