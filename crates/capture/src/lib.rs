@@ -19,6 +19,12 @@
 //! - **IP**: IPv4 and IPv6 (extension headers walked), fragments reassembled in bounded
 //!   memory with a timeout; payloads cut at the IP length, so link padding never leaks in.
 //!
+//! - **Not decoded** (packets still returned, counted as `not_ip` or
+//!   `unsupported_link_type`): Token Ring, ATM, SLIP, USB, Bluetooth, DOCSIS and other
+//!   link types without a decoder; 802.11 behind PRISM, AVS or PPI headers, and encrypted
+//!   802.11 frames; IPX, AppleTalk and other non-IP protocols; Geneve, GTP-U, L2TP and
+//!   IPsec ESP payloads (seen as UDP or as IP protocol 50).
+//!
 //! Problems inside packets are data, not errors: a packet is decoded as far as it goes,
 //! returned, and counted by reason in [`CaptureStats`]. Problems with the file itself (cut
 //! short, an impossible record length) end the reading with a [`ReadError`] after every

@@ -91,6 +91,8 @@ pub(super) fn decode_ethertype(ether_type: u16, data: &[u8], depth: u8) -> Decod
         ether_type::PPPOE_SESSION => decode_pppoe(data, depth + 1),
         ether_type::TEB => decode_ethernet(data, depth + 1),
         ether_type::PPP => decode_ppp(data, depth + 1),
+        // A length after a VLAN tag: 802.3 with an LLC header.
+        length if length <= 1500 => decode_llc(data, depth + 1),
         _ => not_ip(),
     }
 }

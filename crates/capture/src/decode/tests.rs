@@ -107,6 +107,14 @@ fn ethernet_8023_llc_snap() {
 }
 
 #[test]
+fn vlan_tag_followed_by_an_llc_length() {
+    let llc = cat(&[&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00], &tcp_v4()]);
+    let len = u16::try_from(llc.len()).unwrap().to_be_bytes();
+    let frame = ethernet(0x8100, &cat(&[&[0, 5], &len, &llc]));
+    assert_tcp_v4(&decode_frame(LinkType::ETHERNET, &frame));
+}
+
+#[test]
 fn ethernet_arp_is_not_ip() {
     let frame = ethernet(0x0806, &[0; 28]);
     let decoded = decode_frame(LinkType::ETHERNET, &frame);
