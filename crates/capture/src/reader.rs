@@ -5,7 +5,7 @@
 //! three reasons: its pcapng reader parses every packet block's options into a `Vec` (an
 //! allocation per packet when a file has per-packet options, as Wireshark's do), it
 //! cannot say at which byte offset a file is cut, and it cannot wait on a file that is
-//! still growing. pcap-parser still parses the headers and the interface descriptions.
+//! still growing. pcap-parser parses the interface description blocks and their options.
 
 #![cfg_attr(not(feature = "pcap"), allow(irrefutable_let_patterns))]
 
@@ -557,23 +557,16 @@ fn read_file_header(name: &str, source: &mut ByteSource) -> Result<Format, OpenE
         }
         _ => return Err(OpenError::NotACapture { name: name.to_owned(), magic: describe_magic(data) }),
     };
-    let header = match pcap_parser::pcap::parse_pcap_header(data) {
-        Ok((_, header)) => header,
-        Err(_) if data.len() < 24 => {
-            return Err(OpenError::CutShort { name: name.to_owned(), offset: data.len() as u64 })
-        }
-        Err(_) => {
-            return Err(OpenError::BadHeader {
-                name: name.to_owned(),
-                what: "the pcap file header is unreadable".into(),
-            })
-        }
+    if data.len() < 24 {
+        return Err(OpenError::CutShort { name: name.to_owned(), offset: data.len() as u64 });
+    }
+    // The fields are read here rather than by pcap-parser's header parser, which knows
+    // big-endian files only by the two standard magics, not the modified one.
+    let (Some(major), Some(snaplen), Some(network)) =
+        (u16_at(data, 4, big_endian), u32_at(data, 16, big_endian), u32_at(data, 20, big_endian))
+    else {
+        return Err(OpenError::CutShort { name: name.to_owned(), offset: data.len() as u64 });
     };
-    // pcap-parser knows big-endian files only by the two standard magics; read the
-    // fields ourselves for the modified big-endian one.
-    let snaplen = u32_at(data, 16, big_endian).unwrap_or(header.snaplen);
-    let network = u32_at(data, 20, big_endian).unwrap_or(0);
-    let major = u16_at(data, 4, big_endian).unwrap_or(header.version_major);
     if major != 2 {
         return Err(OpenError::BadHeader { name: name.to_owned(), what: format!("unknown pcap version {major}") });
     }
@@ -905,6 +898,23 @@ mod tests {
         // The trailing length doubles as the original length: a packet with no bytes.
         let packet = reader.next_packet().unwrap().unwrap();
         assert!(packet.frame.is_empty());
+    }
+
+    #[test]
+    fn big_endian_modified_pcap_is_read() {
+        let frame = &sample_frames()[0];
+        let mut file = magic::PCAP_MODIFIED.to_be_bytes().to_vec();
+        file.extend_from_slice(&[0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 1]);
+        file.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 7]);
+        file.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        file.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        file.extend_from_slice(&[0; 8]);
+        file.extend_from_slice(frame);
+        let mut reader = CaptureReader::from_reader("be-modified", Box::new(io::Cursor::new(file))).unwrap();
+        let packet = reader.next_packet().unwrap().unwrap();
+        assert_eq!(packet.payload, b"hello world");
+        assert_eq!(packet.ts.as_nanos(), 9_000_007_000);
+        assert!(reader.next_packet().unwrap().is_none());
     }
 
     #[test]
