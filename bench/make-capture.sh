@@ -473,7 +473,7 @@ fi
 ip netns exec "$NS_SRV" nginx -t -q -c "$WORK/nginx.conf"
 ip netns exec "$NS_SRV" nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
 NGINX=$!
-STARTED+=($NGINX)
+STARTED+=("$NGINX")
 for _ in $(seq 50); do
     ip netns exec "$NS_SRV" curl -s -o /dev/null --max-time 1 "http://$SRV_IP/index.html" && break
     sleep 0.1
@@ -483,7 +483,7 @@ done
 rm -f "$OUT"
 ip netns exec "$NS_CLI" tcpdump -i "$DEV_CLI" -s 0 -B 131072 -n -Z root -w "$OUT" 2>"$WORK/logs/tcpdump.err" &
 TCPDUMP=$!
-STARTED+=($TCPDUMP)
+STARTED+=("$TCPDUMP")
 for _ in $(seq 50); do grep -q listening "$WORK/logs/tcpdump.err" && break; sleep 0.1; done
 sleep 0.5
 

@@ -177,7 +177,7 @@ done
 # --------------------------------------------------------------- capture
 ip netns exec "$NS_CLI" tcpdump -i "$DEV_CLI" -s 0 -n -U -Z root -w "$WORK/sample.pcap" 2>"$WORK/logs/tcpdump.err" &
 TCPDUMP=$!
-STARTED+=($TCPDUMP)
+STARTED+=("$TCPDUMP")
 for _ in $(seq 50); do grep -q listening "$WORK/logs/tcpdump.err" && break; sleep 0.1; done
 sleep 0.3
 
