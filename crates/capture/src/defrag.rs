@@ -378,6 +378,47 @@ mod tests {
         assert_eq!(d.pending(), 0);
     }
 
+    proptest::proptest! {
+        /// Against a byte-map model: fragments of a datagram in any order, overlapping,
+        /// with conflicting bytes; the datagram completes exactly when every byte and the
+        /// end are known, and holds, for each byte, the first copy that arrived.
+        #[test]
+        fn reassembly_matches_a_first_copy_wins_model(
+            blocks in 1usize..40,
+            tail in 1usize..8,
+            pieces in proptest::collection::vec((0usize..40, 1usize..6, proptest::num::u8::ANY), 1..60),
+        ) {
+            let total = blocks * 8 + tail;
+            let mut model: Vec<Option<u8>> = vec![None; total];
+            let mut end_known = false;
+            let mut d = Defragmenter::new(DefragLimits::default());
+            for (start_block, len_blocks, fill) in pieces {
+                let start = (start_block % (blocks + 1)) * 8;
+                let end = (start + len_blocks * 8).min(total);
+                let more = end < total;
+                // Fragments that do not end the datagram must be whole 8-byte blocks.
+                let end = if more { end - (end - start) % 8 } else { end };
+                if end <= start {
+                    continue;
+                }
+                let data = vec![fill; end - start];
+                for (slot, byte) in model[start..end].iter_mut().zip(&data) {
+                    slot.get_or_insert(*byte);
+                }
+                end_known |= !more;
+                let outcome = d.push(&frag(1, start as u32, more, &data), at(1));
+                let complete = end_known && model.iter().all(Option::is_some);
+                if complete {
+                    proptest::prop_assert_eq!(outcome, Outcome::Complete { protocol: 6, ttl: 64 });
+                    let expected: Vec<u8> = model.iter().map(|b| b.unwrap_or(0)).collect();
+                    proptest::prop_assert_eq!(d.completed(), &expected[..]);
+                    break;
+                }
+                proptest::prop_assert_eq!(outcome, Outcome::Pending);
+            }
+        }
+    }
+
     #[test]
     fn table_limit_evicts_the_oldest() {
         let limits = DefragLimits { max_datagrams: 2, ..DefragLimits::default() };
