@@ -5,8 +5,9 @@
 //! oldest-idle eviction, global buffer cap), writes trace lines and dump files, and
 //! turns each [`Action`] into its event, in order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{hash_map, HashMap, VecDeque};
 use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -196,6 +197,75 @@ struct Entry {
     buffered: u64,
 }
 
+/// Builds [`PairHasher`]s with a key drawn from the standard library's random source,
+/// so crafted addresses cannot aim every session at one bucket.
+#[derive(Debug, Clone, Copy)]
+struct PairHashBuilder {
+    key: u64,
+}
+
+impl PairHashBuilder {
+    fn new() -> PairHashBuilder {
+        PairHashBuilder { key: std::hash::RandomState::new().hash_one(0x7463_705f_7061_6972_u64) }
+    }
+}
+
+impl BuildHasher for PairHashBuilder {
+    type Hasher = PairHasher;
+    fn build_hasher(&self) -> PairHasher {
+        PairHasher(self.key)
+    }
+}
+
+/// A keyed hasher for socket pairs: one folded 64x64-bit multiply per word, several
+/// times cheaper than SipHash on the per-packet lookup.
+#[derive(Debug, Clone, Copy)]
+struct PairHasher(u64);
+
+const FOLD_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a).wrapping_mul(u128::from(b));
+    // Truncations keep the low and the high half of the 128-bit product.
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+impl PairHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = folded_multiply(self.0 ^ word, FOLD_MULTIPLIER);
+    }
+}
+
+impl Hasher for PairHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            for (slot, byte) in word.iter_mut().zip(chunk) {
+                *slot = *byte;
+            }
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, value: u8) {
+        self.mix(u64::from(value));
+    }
+    fn write_u16(&mut self, value: u16) {
+        self.mix(u64::from(value));
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.mix(u64::from(value));
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.mix(value);
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.mix(value as u64);
+    }
+    fn finish(&self) -> u64 {
+        folded_multiply(self.0, FOLD_MULTIPLIER.rotate_left(17))
+    }
+}
+
 /// What a closed session leaves behind to tell late packets from a connection that
 /// goes on.
 #[derive(Debug, Clone, Copy, Default)]
@@ -262,7 +332,7 @@ impl SessionInfo {
 #[derive(Debug)]
 pub struct TcpReassembler {
     options: TcpOptions,
-    sessions: HashMap<SocketPair, Entry>,
+    sessions: HashMap<SocketPair, Entry, PairHashBuilder>,
     recency: VecDeque<Recency>,
     next_serial: u64,
     outcome: SegmentOutcome,
@@ -283,7 +353,7 @@ impl TcpReassembler {
     pub fn new(options: TcpOptions) -> TcpReassembler {
         TcpReassembler {
             options,
-            sessions: HashMap::new(),
+            sessions: HashMap::with_hasher(PairHashBuilder::new()),
             recency: VecDeque::new(),
             next_serial: 0,
             outcome: SegmentOutcome::default(),
@@ -308,37 +378,36 @@ impl TcpReassembler {
         SessionInfo { id: id.clone(), pair, client: session.client(), server: session.server(), verbosity }
     }
 
-    fn verbosity_for(&self, id: &SessionId) -> u64 {
-        match &self.options.key {
-            Some(key) if key == id.key() || key == id.as_str() => {
-                self.options.verbosity | TRACE_PACKETS | TRACE_MONOLOGUES | TRACE_SESSIONS
-            }
-            _ => self.options.verbosity,
-        }
-    }
-
-    /// Inserts a new session for `pair`, the `generation`-th on it.
-    fn open(&mut self, pair: SocketPair, generation: u32, segment: &Segment<'_>, now: Timestamp) {
+    /// A new table entry for the `generation`-th session on `pair`, queued for recency.
+    fn new_entry(
+        options: &TcpOptions,
+        next_serial: &mut u64,
+        recency: &mut VecDeque<Recency>,
+        pair: SocketPair,
+        generation: u32,
+        segment: &Segment<'_>,
+        now: Timestamp,
+    ) -> Entry {
         let id = SessionId::new(&pair, generation);
-        let verbosity = self.verbosity_for(&id);
-        self.next_serial += 1;
-        let serial = self.next_serial;
-        let session = Box::new(TcpSession::new(segment, self.options.limits));
-        self.sessions.insert(
-            pair,
-            Entry {
-                serial,
-                id,
-                generation,
-                session: Some(session),
-                last_seen: segment.ts,
-                queued_at: now,
-                tomb: Tomb::default(),
-                verbosity,
-                buffered: 0,
-            },
-        );
-        self.recency.push_back(Recency { pair, serial, seen: now });
+        let verbosity = match &options.key {
+            Some(key) if key == id.key() || key == id.as_str() => {
+                options.verbosity | TRACE_PACKETS | TRACE_MONOLOGUES | TRACE_SESSIONS
+            }
+            _ => options.verbosity,
+        };
+        *next_serial += 1;
+        recency.push_back(Recency { pair, serial: *next_serial, seen: now });
+        Entry {
+            serial: *next_serial,
+            id,
+            generation,
+            session: Some(Box::new(TcpSession::new(segment, options.limits))),
+            last_seen: segment.ts,
+            queued_at: now,
+            tomb: Tomb::default(),
+            verbosity,
+            buffered: 0,
+        }
     }
 
     /// Turns a live entry into a tombstone, keeping its counts.
@@ -526,17 +595,6 @@ impl TcpReassembler {
         (self.options.idle_timeout_nanos / 16).max(1)
     }
 
-    /// Notes activity on `pair` at capture time `now`.
-    fn touch(&mut self, pair: SocketPair, now: Timestamp) {
-        let step = self.recency_step();
-        if let Some(entry) = self.sessions.get_mut(&pair) {
-            if now.since(entry.queued_at).as_nanos() >= step {
-                entry.queued_at = now;
-                self.recency.push_back(Recency { pair, serial: entry.serial, seen: now });
-            }
-        }
-    }
-
     /// Ends sessions idle for longer than the timeout and forgets old tombstones, a
     /// bounded number per call. The queue is in capture-time order, and a session's
     /// latest activity is less than one step after its latest place in it.
@@ -590,71 +648,17 @@ impl TcpReassembler {
         result
     }
 
+    /// One TCP packet: finds (or opens) its session with one hash lookup, pushes the
+    /// segment, then emits `tcp_packet` and everything the packet caused.
     fn handle(&mut self, segment: &Segment<'_>, ctx: &mut Context<'_>) -> ListenerResult {
         let pair = SocketPair::new(segment.src, segment.dst);
         let now = ctx.now();
-        let timeout = self.options.idle_timeout_nanos;
-        let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
-        let pure_syn = segment.flags.syn() && segment.ack.is_none();
+        let step = self.recency_step();
         let mut side = std::mem::take(&mut self.side_actions);
-        let mut side_info = None;
-
-        // The pair's previous session may end here: idle too long, or replaced by a
-        // new connection (port reuse).
-        let mut generation = 0;
-        if let Some(entry) = self.sessions.get_mut(&pair) {
-            generation = entry.generation;
-            let mut end = None;
-            if let Some(session) = entry.session.as_mut() {
-                let idle = now.since(session.last_seen()).as_nanos() > timeout;
-                let reused = pure_syn
-                    && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
-                    && session.state() != SessionState::Connecting;
-                if idle {
-                    end = Some(EndReason::Timeout);
-                } else if reused {
-                    // The old connection ended unseen (its close was not captured); a
-                    // new SYN with another initial sequence number starts a new one.
-                    end = Some(if session.state() == SessionState::HalfClosed {
-                        EndReason::Fin
-                    } else {
-                        EndReason::Timeout
-                    });
-                }
-                if let Some(reason) = end {
-                    session.end(reason, now, &mut side);
-                    side_info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
-                    if reason == EndReason::Timeout {
-                        self.totals.timed_out += 1;
-                    }
-                    Self::bury(&mut self.totals, &mut self.buffered_total, entry);
-                }
-            }
-        }
-
-        let live = self
-            .sessions
-            .get(&pair)
-            .map(|e| (e.session.is_some(), now.since(e.last_seen).as_nanos() > timeout, e.tomb.continues(segment)));
-        let mut opened = false;
-        match live {
-            Some((true, _, _)) => {}
-            Some((false, expired, continues)) => {
-                if pure_syn || continues || (expired && opens_session) {
-                    self.open(pair, generation.saturating_add(1), segment, now);
-                    opened = true;
-                }
-            }
-            None => {
-                if opens_session {
-                    self.open(pair, 1, segment, now);
-                    opened = true;
-                }
-            }
-        }
-
         let mut outcome = std::mem::take(&mut self.outcome);
+        let mut side_info = None;
         let mut info = None;
+        let mut opened = false;
         let mut packet_event = TcpPacket {
             session: None,
             number: segment.packet,
@@ -669,36 +673,100 @@ impl TcpReassembler {
             state: SessionState::Closed,
         };
         let mut verbosity = self.options.verbosity;
-        match self.sessions.get_mut(&pair) {
-            Some(entry) if entry.session.is_some() => {
-                if let Some(session) = entry.session.as_mut() {
-                    session.push(segment, &mut outcome);
-                    entry.last_seen = entry.last_seen.max(segment.ts);
-                    packet_event.session = Some(entry.id.clone());
-                    packet_event.class = outcome.class.unwrap_or(PacketClass::NonData);
-                    packet_event.state = outcome.state.unwrap_or(SessionState::Closed);
-                    verbosity = entry.verbosity;
-                    let buffered = session.buffered_bytes();
-                    self.buffered_total = self.buffered_total.saturating_sub(entry.buffered).saturating_add(buffered);
-                    entry.buffered = buffered;
-                    if self.buffered_total > self.options.max_buffer {
-                        // The global cap: this session declares its holes now.
-                        session.flush_buffers(now, &mut outcome.actions);
-                        self.buffered_total = self.buffered_total.saturating_sub(entry.buffered);
-                        entry.buffered = session.buffered_bytes();
-                        self.buffered_total = self.buffered_total.saturating_add(entry.buffered);
+        {
+            let TcpReassembler { options, sessions, recency, next_serial, buffered_total, totals, .. } = self;
+            let timeout = options.idle_timeout_nanos;
+            let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
+            let pure_syn = segment.flags.syn() && segment.ack.is_none();
+            let slot = match sessions.entry(pair) {
+                hash_map::Entry::Occupied(occupied) => {
+                    let entry = occupied.into_mut();
+                    // The pair's session may end here: idle too long, or replaced by a
+                    // new connection (port reuse).
+                    if let Some(session) = entry.session.as_mut() {
+                        let idle = now.since(session.last_seen()).as_nanos() > timeout;
+                        let reused = pure_syn
+                            && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
+                            && session.state() != SessionState::Connecting;
+                        let end = if idle {
+                            Some(EndReason::Timeout)
+                        } else if reused {
+                            // The old connection ended unseen (its close was not
+                            // captured); a SYN with another initial sequence number
+                            // starts a new one.
+                            Some(if session.state() == SessionState::HalfClosed {
+                                EndReason::Fin
+                            } else {
+                                EndReason::Timeout
+                            })
+                        } else {
+                            None
+                        };
+                        if let Some(reason) = end {
+                            session.end(reason, now, &mut side);
+                            side_info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                            if reason == EndReason::Timeout {
+                                totals.timed_out += 1;
+                            }
+                            Self::bury(totals, buffered_total, entry);
+                        }
                     }
-                    info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
-                    if session.end_reason().is_some() {
-                        Self::bury(&mut self.totals, &mut self.buffered_total, entry);
+                    if entry.session.is_none() {
+                        let expired = now.since(entry.last_seen).as_nanos() > timeout;
+                        if pure_syn || entry.tomb.continues(segment) || (expired && opens_session) {
+                            let generation = entry.generation.saturating_add(1);
+                            *entry = Self::new_entry(options, next_serial, recency, pair, generation, segment, now);
+                            opened = true;
+                        }
+                    }
+                    Some(entry)
+                }
+                hash_map::Entry::Vacant(vacant) => {
+                    if opens_session {
+                        opened = true;
+                        Some(vacant.insert(Self::new_entry(options, next_serial, recency, pair, 1, segment, now)))
+                    } else {
+                        None
                     }
                 }
+            };
+            match slot {
+                Some(entry) => {
+                    if now.since(entry.queued_at).as_nanos() >= step {
+                        entry.queued_at = now;
+                        recency.push_back(Recency { pair, serial: entry.serial, seen: now });
+                    }
+                    match entry.session.as_mut() {
+                        Some(session) => {
+                            session.push(segment, &mut outcome);
+                            entry.last_seen = entry.last_seen.max(segment.ts);
+                            packet_event.session = Some(entry.id.clone());
+                            packet_event.class = outcome.class.unwrap_or(PacketClass::NonData);
+                            packet_event.state = outcome.state.unwrap_or(SessionState::Closed);
+                            verbosity = entry.verbosity;
+                            let buffered = session.buffered_bytes();
+                            *buffered_total = buffered_total.saturating_sub(entry.buffered).saturating_add(buffered);
+                            entry.buffered = buffered;
+                            if *buffered_total > options.max_buffer {
+                                // The global cap: this session declares its holes now.
+                                session.flush_buffers(now, &mut outcome.actions);
+                                *buffered_total = buffered_total.saturating_sub(entry.buffered);
+                                entry.buffered = session.buffered_bytes();
+                                *buffered_total = buffered_total.saturating_add(entry.buffered);
+                            }
+                            info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                            if session.end_reason().is_some() {
+                                Self::bury(totals, buffered_total, entry);
+                            }
+                        }
+                        None => {
+                            totals.late_packets += 1;
+                            totals.stream.late_bytes += segment.claimed_len();
+                        }
+                    }
+                }
+                None => totals.stray_packets += 1,
             }
-            Some(_) => {
-                self.totals.late_packets += 1;
-                self.totals.stream.late_bytes += segment.claimed_len();
-            }
-            None => self.totals.stray_packets += 1,
         }
 
         let mut first_error = None;
@@ -723,7 +791,6 @@ impl TcpReassembler {
         outcome.actions.clear();
         self.outcome = outcome;
 
-        self.touch(pair, now);
         if opened {
             if let Err(err) = self.enforce_cap(ctx, pair) {
                 first_error.get_or_insert(err);
