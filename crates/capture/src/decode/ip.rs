@@ -21,9 +21,13 @@ mod proto {
     pub const MPLS: u8 = 137;
 }
 
-/// UDP ports of the tunnels we open (RFC 7348 VXLAN, RFC 4380 Teredo).
+/// UDP ports of the tunnels we open (RFC 7348 VXLAN, RFC 4380 Teredo, RFC 8926 Geneve,
+/// 3GPP TS 29.281 GTP-U, RFC 2661 L2TP).
 const VXLAN_PORT: u16 = 4789;
 const TEREDO_PORT: u16 = 3544;
+const GENEVE_PORT: u16 = 6081;
+const GTP_U_PORT: u16 = 2152;
+const L2TP_PORT: u16 = 1701;
 
 /// Longest chain of IPv6 extension headers we walk.
 const MAX_IPV6_EXTENSIONS: usize = 16;
@@ -304,6 +308,18 @@ fn open_udp_tunnel<'a>(udp: &UdpHeader, payload: &'a [u8], depth: u8) -> Option<
         link::decode_ethernet(rest(payload, 8), depth + 1)
     } else if on(TEREDO_PORT) {
         decode_ip_version(teredo_ipv6(payload)?, 6, depth + 1)
+    } else if on(GENEVE_PORT) {
+        // Version 0, options length in 4-byte words, then the protocol as an EtherType.
+        let first = *payload.first()?;
+        if first >> 6 != 0 {
+            return None;
+        }
+        let header_len = 8 + usize::from(first & 0x3f) * 4;
+        link::decode_ethertype(be16(payload, 2)?, payload.get(header_len..)?, depth + 1)
+    } else if on(GTP_U_PORT) {
+        decode_ip(gtp_u_payload(payload)?, depth + 1)
+    } else if on(L2TP_PORT) {
+        link::decode_ppp(l2tp_payload(payload)?, depth + 1)
     } else {
         return None;
     };
@@ -327,6 +343,55 @@ fn teredo_ipv6(mut data: &[u8]) -> Option<&[u8]> {
         }
     }
     (data.first()? >> 4 == 6).then_some(data)
+}
+
+/// The user packet of a GTP-U G-PDU (3GPP TS 29.281 section 5): 8 bytes, 4 more when any
+/// of the E, S or PN flags is set, then the chain of extension headers E announces.
+fn gtp_u_payload(data: &[u8]) -> Option<&[u8]> {
+    let flags = *data.first()?;
+    // Version 1, protocol type GTP, message type 255 (G-PDU).
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *data.get(1)? != 0xff {
+        return None;
+    }
+    if flags & 0x07 == 0 {
+        return data.get(8..);
+    }
+    let mut next = *data.get(11)?;
+    let mut at = 12usize;
+    for _ in 0..16 {
+        if next == 0 {
+            return data.get(at..);
+        }
+        // Each extension header: a length in 4-byte units, content, the next type last.
+        let len = usize::from(*data.get(at)?) * 4;
+        if len == 0 {
+            return None;
+        }
+        at = at.checked_add(len)?;
+        next = *data.get(at.checked_sub(1)?)?;
+    }
+    None
+}
+
+/// The PPP frame of an L2TPv2 data message (RFC 2661 section 3.1).
+fn l2tp_payload(data: &[u8]) -> Option<&[u8]> {
+    let flags = be16(data, 0)?;
+    // Data messages only (T clear), version 2.
+    if flags & 0x8000 != 0 || flags & 0x000f != 2 {
+        return None;
+    }
+    let mut at = 2 + 4; // tunnel and session ids
+    if flags & 0x4000 != 0 {
+        at += 2; // length
+    }
+    if flags & 0x0800 != 0 {
+        at += 4; // Ns and Nr
+    }
+    if flags & 0x0200 != 0 {
+        let offset = usize::from(be16(data, at)?);
+        at += 2 + offset;
+    }
+    data.get(at..)
 }
 
 /// GRE (RFC 2784, RFC 2890, and the enhanced GRE of PPTP, RFC 2637), with ERSPAN.

@@ -309,6 +309,23 @@ fn vxlan_and_teredo() {
 }
 
 #[test]
+fn geneve_gtp_u_and_l2tp() {
+    let geneve =
+        udp_v4(50000, 6081, &cat(&[&[0x01, 0, 0x65, 0x58, 0, 0, 42, 0], &[0; 4], &ethernet(0x0800, &tcp_v4())]));
+    assert_tcp_v4(&decode_frame(LinkType::RAW, &geneve));
+    let gtp = udp_v4(2152, 2152, &cat(&[&[0x30, 0xff, 0, 0, 0, 0, 0, 1], &tcp_v4()]));
+    assert_tcp_v4(&decode_frame(LinkType::RAW, &gtp));
+    // With a sequence number and one extension header (PDU session container).
+    let gtp_ext =
+        udp_v4(2152, 2152, &cat(&[&[0x36, 0xff, 0, 0, 0, 0, 0, 1], &[0, 1, 0, 0x85], &[1, 0x10, 9, 0], &tcp_v4()]));
+    assert_tcp_v4(&decode_frame(LinkType::RAW, &gtp_ext));
+    let l2tp = udp_v4(1701, 1701, &cat(&[&[0x40, 0x02, 0, 0, 0, 1, 0, 2], &[0xff, 0x03, 0, 0x21], &tcp_v4()]));
+    assert_tcp_v4(&decode_frame(LinkType::RAW, &l2tp));
+    let l2tp_control = udp_v4(1701, 1701, &[0xc8, 0x02, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(matches!(decode_frame(LinkType::RAW, &l2tp_control).transport, Transport::Udp(_)));
+}
+
+#[test]
 fn ipv6_extension_headers_are_walked() {
     let tcp = tcp_v6();
     // Insert a hop-by-hop header (8 bytes) and a destination options header (8 bytes).
@@ -373,6 +390,14 @@ fn every_prefix_of_every_frame_decodes_without_panic() {
         (LinkType::ETHERNET, ethernet(0x8847, &cat(&[&[0, 3, 1, 64], &[0, 0, 0, 0], &ethernet(0x0800, &tcp_v4())]))),
         (LinkType::RAW, udp_v4(3544, 50000, &cat(&[&[0, 1, 2, 2, 1, 2, 3, 4], &[0; 9], &tcp_v6()]))),
         (LinkType::RAW, udp_v4(50000, 4789, &cat(&[&[0x08, 0, 0, 0, 0, 0, 42, 0], &ethernet(0x0800, &tcp_v4())]))),
+        (
+            LinkType::RAW,
+            udp_v4(2152, 2152, &cat(&[&[0x36, 0xff, 0, 0, 0, 0, 0, 1], &[0, 1, 0, 0x85], &[1, 0x10, 9, 0], &tcp_v4()])),
+        ),
+        (
+            LinkType::RAW,
+            udp_v4(6081, 6081, &cat(&[&[0x01, 0, 0x65, 0x58, 0, 0, 42, 0], &[0; 4], &ethernet(0x0800, &tcp_v4())])),
+        ),
         (LinkType::NFLOG, nflog(&tcp_v4(), false)),
         (LinkType::IEEE802_11_RADIOTAP, cat(&[&[0, 0, 8, 0, 0, 0, 0, 0], &wifi_qos_data(0x03, &tcp_v4())])),
         (LinkType::LINUX_SLL2, cat(&[&[0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0], &tcp_v6()])),
