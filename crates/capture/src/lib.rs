@@ -13,18 +13,18 @@
 //!   The format is told by the magic number, never by the file name.
 //! - **Link layers**: Ethernet II and 802.3/LLC/SNAP, 802.1Q and QinQ, Linux SLL and SLL2,
 //!   raw IP (RAW, IPV4, IPV6), BSD NULL and LOOP, PPP, PPPoE, Cisco HDLC, NFLOG, FDDI,
-//!   ARCNET (Linux), 802.11 with or without radiotap, 802.3br mPackets.
+//!   ARCNET (Linux), 802.11 (bare, or behind radiotap, PPI, Prism or AVS headers),
+//!   802.3br mPackets.
 //! - **Inside IP or Ethernet**: MPLS label stacks, GRE (and ERSPAN I, II, III), VXLAN,
 //!   Geneve, Teredo, GTP-U, L2TPv2, IP-in-IP, IPv6-in-IPv4, EtherIP. The innermost IP
 //!   header gives the addresses.
 //! - **IP**: IPv4 and IPv6 (extension headers walked), fragments reassembled in bounded
 //!   memory with a timeout; payloads cut at the IP length, so link padding never leaks in.
-//!
 //! - **Not decoded** (packets still returned, counted as `not_ip` or
 //!   `unsupported_link_type`): Token Ring, ATM, SLIP, USB, Bluetooth, DOCSIS and other
-//!   link types without a decoder; 802.11 behind PRISM, AVS or PPI headers, and encrypted
-//!   802.11 frames; IPX, AppleTalk and other non-IP protocols; IPsec ESP payloads (seen
-//!   as IP protocol 50); tunnels on ports other than their standard ones.
+//!   link types without a decoder; encrypted 802.11 frames; IPX, AppleTalk and other
+//!   non-IP protocols; IPsec ESP payloads (seen as IP protocol 50); tunnels on ports
+//!   other than their standard ones.
 //!
 //! Problems inside packets are data, not errors: a packet is decoded as far as it goes,
 //! returned, and counted by reason in [`CaptureStats`]. Problems with the file itself (cut

@@ -45,6 +45,9 @@ pub(super) fn decode_link(link_type: LinkType, frame: &[u8]) -> Decoded<'_> {
         104 => decode_chdlc(frame),
         105 => decode_ieee80211(frame),
         127 => decode_radiotap(frame),
+        119 => decode_prism(frame),
+        163 => decode_avs(frame),
+        192 => decode_ppi(frame),
         113 => decode_sll(frame),
         276 => decode_sll2(frame),
         129 => decode_arcnet_linux(frame),
@@ -290,6 +293,39 @@ fn decode_radiotap(data: &[u8]) -> Decoded<'_> {
         (Some(0), Some(len)) if usize::from(len) <= data.len() => decode_ieee80211(rest(data, usize::from(len))),
         (Some(0), _) | (None, _) => cut(),
         (Some(_), _) => Decoded::fail(Undecoded::BadLinkHeader, false),
+    }
+}
+
+/// IEEE 802.11 behind a PPI header (version 0, flags, little-endian length, then the
+/// link type of what follows: 802.11 or Ethernet in practice).
+fn decode_ppi(data: &[u8]) -> Decoded<'_> {
+    let (Some(0), Some(len), Some(inner)) = (data.first(), le16(data, 2), be32(data, 4).map(u32::swap_bytes)) else {
+        return cut();
+    };
+    match (inner, data.get(usize::from(len)..)) {
+        (1, Some(body)) => decode_ethernet(body, 0),
+        (105, Some(body)) => decode_ieee80211(body),
+        (_, Some(_)) => Decoded::fail(Undecoded::UnsupportedLinkType, false),
+        (_, None) => cut(),
+    }
+}
+
+/// IEEE 802.11 behind a Prism monitoring header (its length at bytes 4-7, in host order;
+/// 144 bytes in every capture known).
+fn decode_prism(data: &[u8]) -> Decoded<'_> {
+    let Some(len) = be32(data, 4) else { return cut() };
+    let len = if len & 0xffff_0000 != 0 { len.swap_bytes() } else { len };
+    match data.get(len as usize..) {
+        Some(body) => decode_ieee80211(body),
+        None => cut(),
+    }
+}
+
+/// IEEE 802.11 behind an AVS monitoring header (big-endian length at bytes 4-7).
+fn decode_avs(data: &[u8]) -> Decoded<'_> {
+    match be32(data, 4).and_then(|len| data.get(len as usize..)) {
+        Some(body) => decode_ieee80211(body),
+        None => cut(),
     }
 }
 

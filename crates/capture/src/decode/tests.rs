@@ -239,6 +239,19 @@ fn ieee80211_with_and_without_radiotap() {
 }
 
 #[test]
+fn ieee80211_behind_ppi_prism_and_avs() {
+    let wifi = wifi_qos_data(0x01, &tcp_v4());
+    let ppi = cat(&[&[0, 0, 8, 0, 105, 0, 0, 0], &wifi]);
+    assert_tcp_v4(&decode_frame(LinkType(192), &ppi));
+    let mut prism = vec![0u8; 144];
+    prism[4..8].copy_from_slice(&144u32.to_le_bytes());
+    assert_tcp_v4(&decode_frame(LinkType(119), &cat(&[&prism, &wifi])));
+    let mut avs = vec![0u8; 64];
+    avs[4..8].copy_from_slice(&64u32.to_be_bytes());
+    assert_tcp_v4(&decode_frame(LinkType(163), &cat(&[&avs, &wifi])));
+}
+
+#[test]
 fn pppoe_session_with_full_and_compressed_protocol() {
     let full = ethernet(0x8864, &cat(&[&[0x11, 0, 0x12, 0x34, 0, 0, 0x00, 0x21], &tcp_v4()]));
     assert_tcp_v4(&decode_frame(LinkType::ETHERNET, &full));
