@@ -289,19 +289,43 @@ enum HeadError {
     Malformed,
 }
 
-/// Parses a complete head (blank line included) with httparse, recycling the
-/// field array kept in `scratch` so that steady state does not allocate for it.
-fn parse_head(
-    role: Role,
-    head: &Bytes,
-    max_headers: usize,
-    scratch: &mut Vec<httparse::Header<'static>>,
-) -> Result<Head, HeadError> {
-    // A head cannot hold more fields than lines: prepare no more slots than that.
-    let lines = head.iter().filter(|b| **b == b'\n').count();
+/// What parsing the start of a buffer as a head gave.
+enum Parsed {
+    /// A head, and its length (blank line included).
+    Done(Head, usize),
+    /// The head does not end in the buffer yet.
+    Partial,
+    /// Not a valid head; it ends after this many bytes.
+    Failed(HeadError, usize),
+}
+
+/// Header slots tried first; a head with more fields is parsed again with
+/// `max_headers` slots.
+const FIRST_SLOTS: usize = 32;
+
+/// Parses the head at the start of `buf` with httparse (falling back to a lenient
+/// reading of a request line it refuses), recycling the field array kept in `scratch`
+/// so that steady state does not allocate for it.
+fn parse_head(role: Role, buf: &Bytes, max_headers: usize, scratch: &mut Vec<httparse::Header<'static>>) -> Parsed {
     let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
+    let mut slots = max_headers.min(FIRST_SLOTS);
+    let result = loop {
+        fields.clear();
+        fields.resize(slots, httparse::EMPTY_HEADER);
+        let attempt = parse_head_with(role, buf, &mut fields);
+        if matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) && slots < max_headers {
+            slots = max_headers;
+            continue;
+        }
+        break attempt;
+    };
     fields.clear();
-    fields.resize(max_headers.min(lines.saturating_add(1)), httparse::EMPTY_HEADER);
+    // An empty vector collected in place keeps its allocation for the next head.
+    *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
+    result
+}
+
+fn parse_head_with<'b>(role: Role, buf: &'b Bytes, fields: &mut [httparse::Header<'b>]) -> Parsed {
     let mut config = httparse::ParserConfig::default();
     config
         .allow_spaces_after_header_name_in_responses(true)
@@ -310,49 +334,71 @@ fn parse_head(
         .allow_multiple_spaces_in_response_status_delimiters(true)
         .ignore_invalid_headers_in_responses(true)
         .ignore_invalid_headers_in_requests(true);
-    let result = match role {
+    // Where the head ends, for the slow paths (httparse knows it on success).
+    let head_end = || find_head_end(buf, 0, false);
+    let failed = |error: HeadError| match head_end() {
+        Some(end) => Parsed::Failed(error, end),
+        None => Parsed::Partial,
+    };
+    match role {
         Role::Request => {
-            let mut request = httparse::Request::new(&mut fields);
-            match config.parse_request(&mut request, head) {
-                Ok(httparse::Status::Complete(_)) => Ok(Head::Request {
-                    method: request.method.unwrap_or_default().to_owned(),
-                    uri: request.path.unwrap_or_default().to_owned(),
-                    version: Version::http1(request.version.unwrap_or(1)),
-                    headers: own_headers(head, request.headers),
-                }),
-                Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooMany),
-                Ok(httparse::Status::Partial) | Err(_) => {
-                    lenient_request(head, &mut fields).ok_or(HeadError::Malformed)
+            let status = {
+                let mut request = httparse::Request::new(fields);
+                match config.parse_request(&mut request, buf) {
+                    Ok(httparse::Status::Complete(end)) => Ok(Parsed::Done(
+                        Head::Request {
+                            method: request.method.unwrap_or_default().to_owned(),
+                            uri: request.path.unwrap_or_default().to_owned(),
+                            version: Version::http1(request.version.unwrap_or(1)),
+                            headers: own_headers(buf, request.headers),
+                        },
+                        end,
+                    )),
+                    Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
+                    Err(httparse::Error::TooManyHeaders) => Err(true),
+                    Err(_) => Err(false),
                 }
+            };
+            match status {
+                Ok(Parsed::Partial) if head_end().is_none() => Parsed::Partial,
+                Ok(parsed @ Parsed::Done(..)) => parsed,
+                Err(true) => failed(HeadError::TooMany),
+                _ => match head_end() {
+                    None => Parsed::Partial,
+                    Some(end) => match lenient_request(buf, end, fields) {
+                        Some(parsed) => Parsed::Done(parsed, end),
+                        None => Parsed::Failed(HeadError::Malformed, end),
+                    },
+                },
             }
         }
         Role::Response => {
-            let mut response = httparse::Response::new(&mut fields);
-            match config.parse_response(&mut response, head) {
-                Ok(httparse::Status::Complete(_)) => Ok(Head::Response {
-                    version: Version::http1(response.version.unwrap_or(1)),
-                    status: response.code.unwrap_or_default(),
-                    reason: response.reason.unwrap_or_default().to_owned(),
-                    headers: own_headers(head, response.headers),
-                }),
-                Ok(httparse::Status::Partial) => Err(HeadError::Malformed),
-                Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooMany),
-                Err(_) => Err(HeadError::Malformed),
+            let mut response = httparse::Response::new(fields);
+            match config.parse_response(&mut response, buf) {
+                Ok(httparse::Status::Complete(end)) => Parsed::Done(
+                    Head::Response {
+                        version: Version::http1(response.version.unwrap_or(1)),
+                        status: response.code.unwrap_or_default(),
+                        reason: response.reason.unwrap_or_default().to_owned(),
+                        headers: own_headers(buf, response.headers),
+                    },
+                    end,
+                ),
+                Ok(httparse::Status::Partial) => Parsed::Partial,
+                Err(httparse::Error::TooManyHeaders) => failed(HeadError::TooMany),
+                Err(_) => failed(HeadError::Malformed),
             }
         }
-    };
-    fields.clear();
-    // An empty vector collected in place keeps its allocation for the next head.
-    *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
-    result
+    }
 }
 
 /// Reads a request head httparse refused, the way Wireshark still shows it: the first
 /// line split at spaces into method, target and version (either may be missing, as in
 /// an HTTP/0.9 `GET /` or a mangled `GET /HTTP/1.1`), then whatever header fields parse.
-fn lenient_request<'b>(head: &'b Bytes, fields: &mut [httparse::Header<'b>]) -> Option<Head> {
-    let line_end = head.iter().position(|b| *b == b'\n')?;
-    let line = head.get(..line_end)?;
+fn lenient_request<'b>(head: &'b Bytes, end: usize, fields: &mut [httparse::Header<'b>]) -> Option<Head> {
+    let region = head.get(..end)?;
+    let line_end = region.iter().position(|b| *b == b'\n')?;
+    let line = region.get(..line_end)?;
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut parts = line.split(|b| *b == b' ').filter(|p| !p.is_empty());
     let method = parts.next()?;
@@ -373,7 +419,7 @@ fn lenient_request<'b>(head: &'b Bytes, fields: &mut [httparse::Header<'b>]) -> 
         }
         _ => Version::HTTP_09,
     };
-    let rest = head.get(line_end + 1..).unwrap_or_default();
+    let rest = region.get(line_end + 1..).unwrap_or_default();
     let headers = match httparse::parse_headers(rest, fields) {
         Ok(httparse::Status::Complete((_, parsed))) => own_headers(head, parsed),
         _ => Vec::new(),
@@ -630,7 +676,11 @@ impl MessageParser {
                 self.head_buf.extend_from_slice(b"\r\n\r\n");
                 let head = Bytes::copy_from_slice(&self.head_buf);
                 self.head_buf.clear();
-                self.head_done(head, stats, out);
+                match parse_head(self.role, &head, self.limits.max_headers, &mut self.scratch) {
+                    Parsed::Done(parsed, end) => self.head_done(parsed, end, stats, out),
+                    Parsed::Failed(error, end) => self.head_failed(error, end, stats, out),
+                    Parsed::Partial => {}
+                }
                 if let State::Length(_) | State::Chunked(_) = self.state {
                     self.complete(end, false, stats, out);
                 }
@@ -804,16 +854,23 @@ impl MessageParser {
             // The common case: the whole head lies in this stretch, parsed in place.
             self.head_start = base.saturating_add(pos as u64);
             self.head_ts = self.ts;
-            if let Some(end) = find_head_end(rest, 0, false) {
-                if end > self.limits.max_header_bytes {
+            let window = data.slice(pos..);
+            match parse_head(self.role, &window, self.limits.max_headers, &mut self.scratch) {
+                Parsed::Done(_, end) | Parsed::Failed(_, end) if end > self.limits.max_header_bytes => {
                     // Skip the whole refused head; the next message may follow at once.
                     let next = self.head_too_long(end, pos, stats, out);
                     self.state = State::Resync { line_start: true };
                     return next;
                 }
-                let head = data.slice(pos..pos + end);
-                self.head_done(head, stats, out);
-                return pos + end;
+                Parsed::Done(head, end) => {
+                    self.head_done(head, end, stats, out);
+                    return pos + end;
+                }
+                Parsed::Failed(error, end) => {
+                    self.head_failed(error, end, stats, out);
+                    return pos + end;
+                }
+                Parsed::Partial => {}
             }
             if rest.len() > self.limits.max_header_bytes {
                 return self.head_too_long(rest.len(), pos, stats, out);
@@ -831,7 +888,11 @@ impl MessageParser {
                 self.head_buf.clear();
                 // The head ends inside the new bytes (the old ones held no blank line).
                 let used = end.saturating_sub(old_len);
-                self.head_done(head, stats, out);
+                match parse_head(self.role, &head, self.limits.max_headers, &mut self.scratch) {
+                    Parsed::Done(parsed, _) => self.head_done(parsed, end, stats, out),
+                    Parsed::Failed(error, _) => self.head_failed(error, end, stats, out),
+                    Parsed::Partial => self.head_failed(HeadError::Malformed, end, stats, out),
+                }
                 pos + used
             }
             _ if self.head_buf.len() > self.limits.max_header_bytes => {
@@ -860,21 +921,21 @@ impl MessageParser {
         pos + consumed
     }
 
-    fn head_done(&mut self, head: Bytes, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
-        let head_len = head.len() as u64;
-        let parsed = match parse_head(self.role, &head, self.limits.max_headers, &mut self.scratch) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                match error {
-                    HeadError::TooMany => stats.too_many_headers += 1,
-                    HeadError::Malformed => stats.bad_heads += 1,
-                }
-                stats.skipped_bytes += head_len;
-                self.lose_sync(stats, out);
-                self.state = State::Resync { line_start: true };
-                return;
-            }
-        };
+    /// A head of `len` bytes was refused: it is skipped and the parser looks for the
+    /// next message start right after it.
+    fn head_failed(&mut self, error: HeadError, len: usize, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        match error {
+            HeadError::TooMany => stats.too_many_headers += 1,
+            HeadError::Malformed => stats.bad_heads += 1,
+        }
+        stats.skipped_bytes += len as u64;
+        self.lose_sync(stats, out);
+        self.state = State::Resync { line_start: true };
+    }
+
+    /// A head of `len` bytes was parsed: decides how its body is framed.
+    fn head_done(&mut self, parsed: Head, len: usize, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        let head_len = len as u64;
         let (length, conflict) = content_length(parsed.headers());
         if conflict {
             stats.conflicting_lengths += 1;
