@@ -107,7 +107,9 @@ impl Harness {
     fn end(&mut self) {
         let now = Timestamp::from_micros(1_700_000_001, 0);
         let mut actions = Vec::new();
-        self.session().end(crate::events::EndReason::EndOfInput, now, &mut actions);
+        if let Some(session) = self.session.as_mut() {
+            session.end(crate::events::EndReason::EndOfInput, now, &mut actions);
+        }
         self.log.append(&mut actions);
     }
 
