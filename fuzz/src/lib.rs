@@ -217,7 +217,7 @@ pub struct Seqs {
 impl Seqs {
     /// Initial sequence numbers just below the wrap, as the test fixtures use.
     pub fn new(salt: u32) -> Seqs {
-        Seqs { next: [u32::MAX - 100 - salt, u32::MAX - 1000 + salt] }
+        Seqs { next: [(u32::MAX - 100).wrapping_sub(salt), (u32::MAX - 1000).wrapping_add(salt)] }
     }
 }
 
