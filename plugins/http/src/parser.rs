@@ -433,11 +433,11 @@ fn lenient_request<'b>(head: &'b Bytes, end: usize, fields: &mut [httparse::Head
 }
 
 fn own_headers(head: &Bytes, fields: &[httparse::Header<'_>]) -> Vec<Header> {
-    fields
-        .iter()
-        .filter(|f| !f.name.is_empty())
-        .map(|f| Header::new(sub_bytes(head, f.name.as_bytes()), sub_bytes(head, f.value)))
-        .collect()
+    let mut headers = Vec::with_capacity(fields.len());
+    for field in fields.iter().filter(|f| !f.name.is_empty()) {
+        headers.push(Header::new(sub_bytes(head, field.name.as_bytes()), sub_bytes(head, field.value)));
+    }
+    headers
 }
 
 /// How a message's body is delimited (RFC 9112 §6.3).
