@@ -602,6 +602,31 @@ fn follow_waits_for_a_growing_file() {
 }
 
 #[test]
+fn follow_reports_a_half_written_record_as_cut_only_when_idle() {
+    let frame = frames::ethernet(frames::ETHERTYPE_IPV4, &segment(1, b"half"));
+    let file = pcap_of(LinkType::ETHERNET, &[frame.clone(), frame.clone()]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("half.pcap");
+    std::fs::write(&path, &file[..file.len() - 5]).unwrap();
+    // Idle: the writer is gone, the record is cut.
+    let mut reader = CaptureReader::open(&path).unwrap();
+    reader.set_follow(Some(std::time::Duration::from_millis(150)));
+    assert!(reader.next_packet().unwrap().is_some());
+    assert!(matches!(reader.next_packet(), Err(ReadError::CutShort { .. })));
+    // Stopped (Ctrl-C): the writer was still at work, so no cut is reported.
+    let mut reader = CaptureReader::open(&path).unwrap();
+    reader.set_follow(None);
+    assert!(reader.next_packet().unwrap().is_some());
+    let stop = reader.stop_handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(reader.next_packet().unwrap().is_none());
+    stopper.join().unwrap();
+}
+
+#[test]
 fn following_a_file_waits_for_its_header() {
     use std::io::Write;
     let frame = frames::ethernet(frames::ETHERTYPE_IPV4, &segment(1, b"late"));
