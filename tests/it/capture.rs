@@ -466,6 +466,40 @@ fn unsupported_link_type_is_warned_once_and_counted() {
 }
 
 #[test]
+fn bad_packets_are_warned_once_per_reason_and_counted() {
+    let mut bad_ip = segment(1, b"x");
+    bad_ip[0] = 0x75; // version 7
+    let mut bad_tcp = segment(1, b"x");
+    bad_tcp[32] = 0x20; // TCP data offset 2 words: shorter than the header itself
+    let frames: Vec<Vec<u8>> = [&bad_ip, &bad_ip, &bad_tcp]
+        .iter()
+        .map(|ip| frames::ethernet(frames::ETHERTYPE_IPV4, ip))
+        .chain([vec![1, 2, 3]])
+        .collect();
+    let mut reader =
+        CaptureReader::from_reader("bad.pcap", Box::new(io::Cursor::new(pcap_of(LinkType::ETHERNET, &frames))))
+            .unwrap();
+    let mut numbers = Vec::new();
+    while let Some(packet) = reader.next_packet().unwrap() {
+        numbers.push(packet.number);
+    }
+    assert_eq!(numbers, [1, 2, 3, 4]);
+    let warnings = reader.take_warnings();
+    // One per reason, and one for the packets that end early (the cut and the bad TCP header).
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("(2 so far, packets_truncated)")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("(2 so far, packets_undecoded_bad_ip_header)")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("packets_undecoded_bad_transport_header")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("packets_undecoded_bad_link_header")), "{warnings:?}");
+    assert!(reader.take_warnings().is_empty());
+    let mut summary = Summary::new();
+    reader.report(&mut summary);
+    assert_eq!(summary.count("packets_undecoded_bad_ip_header"), 2);
+    assert_eq!(summary.count("packets_undecoded_bad_transport_header"), 1);
+    assert_eq!(summary.count("packets_undecoded_bad_link_header"), 1);
+}
+
+#[test]
 fn missing_file_names_the_file() {
     let err = CaptureReader::open(Path::new("/nonexistent/capture.pcap")).unwrap_err();
     assert!(matches!(err, OpenError::Missing { .. }));

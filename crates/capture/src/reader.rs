@@ -309,7 +309,8 @@ impl CaptureReader {
         if self.stats.packets_truncated > 0 && !self.warned.truncated {
             self.warned.truncated = true;
             lines.push(format!(
-                "{name}: some packets were cut short by the capture; what is missing is reported as missing \
+                "{name}: some packets end before their headers say (cut by the capture's snapshot length, \
+                 or malformed): they are decoded as far as they go and what is missing is reported as missing \
                  ({} so far, packets_truncated)",
                 self.stats.packets_truncated
             ));
