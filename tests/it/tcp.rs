@@ -282,6 +282,79 @@ fn tcp_lost_segment_is_a_gap_and_never_stalls_the_stream() {
     assert_eq!(run.summary.count("tcp_gaps"), 1);
 }
 
+/// A trace sink the test can read after the dispatcher took it.
+#[derive(Clone, Default)]
+struct SharedTrace(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedTrace {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn trace_of(flows: &[&TcpFlow], spec: &str) -> Vec<String> {
+    let mut frames: Vec<&(Timestamp, Vec<u8>)> = flows.iter().flat_map(|f| f.frames()).collect();
+    frames.sort_by_key(|(ts, _)| *ts);
+    let mut pcap = PcapWriter::new(LinkType::ETHERNET);
+    for (ts, frame) in frames {
+        pcap.record(*ts, frame);
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("flow.pcap");
+    std::fs::write(&path, pcap.into_bytes()).expect("fixture written");
+    let trace = SharedTrace::default();
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), tcp(spec)).expect("first place is free");
+    builder.trace_to(Box::new(trace.clone()));
+    let mut dispatcher = builder.build();
+    dispatcher.setup();
+    let mut reader = CaptureReader::open(&path).expect("capture opens");
+    while let Some(packet) = reader.next_packet().expect("capture reads") {
+        dispatcher.dispatch_packet(&packet);
+    }
+    dispatcher.teardown();
+    let bytes = trace.0.lock().expect("not poisoned").clone();
+    String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn tcp_trace_bits_select_packets_monologues_and_sessions() {
+    let mut f = flow();
+    f.handshake().send(Side::Client, b"request").send(Side::Server, b"response").close();
+    let sessions_and_monologues = trace_of(&[&f], "TCP,v=6");
+    assert_eq!(
+        names(&sessions_and_monologues),
+        ["tcp_session_start", "tcp_monologue", "tcp_monologue", "tcp_session_end"],
+        "{sessions_and_monologues:#?}"
+    );
+    assert!(sessions_and_monologues[1].contains(" bytes=7 pkts=1 "));
+    assert!(sessions_and_monologues[3].ends_with("reason=fin pkt=8"));
+    let packets = trace_of(&[&f], "TCP,v=1");
+    assert_eq!(packets.len(), 8);
+    assert!(packets[3].starts_with(&format!("tcp_packet {KEY} #4 ")));
+    assert!(packets[3].ends_with(" data established"));
+}
+
+#[test]
+fn tcp_k_traces_one_session_with_every_bit() {
+    let mut f = flow().clock(at(1_000), 1_000);
+    f.handshake().send(Side::Client, b"one");
+    let mut other = TcpFlow::new("10.0.0.3:40000", "10.0.0.2:80").clock(at(1_001), 1_000);
+    other.handshake().send(Side::Client, b"two");
+    let lines = trace_of(&[&f, &other], "TCP,k=10.0.0.2:80-10.0.0.3:40000");
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l.contains("10.0.0.2:80-10.0.0.3:40000")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("tcp_packet")));
+    assert!(lines.iter().any(|l| l.starts_with("tcp_monologue")));
+    assert!(lines.iter().any(|l| l.starts_with("tcp_session_start")));
+}
+
 // ---------------------------------------------------------------------------------
 // Conformance with the original's captures (the shared corpus).
 
