@@ -341,10 +341,16 @@ impl StreamAssembler {
     pub fn skip_to(&mut self, limit: u64, out: &mut Vec<Piece>) {
         while self.next < limit {
             let Some(front) = self.pending.front().map(|p| p.offset) else { break };
+            let before = self.next;
             if front > self.next {
                 self.declare_gap(front.min(limit), out);
             }
             self.release(out);
+            if self.next == before {
+                // Buffered segments never start behind `next`; should one ever do, stop
+                // rather than spin.
+                break;
+            }
         }
     }
 
