@@ -64,7 +64,7 @@ netanalysis_core::inventory::submit! {
 #[derive(Debug)]
 pub struct HttpAnalyzer {
     verbose: bool,
-    sessions: HashMap<SessionId, HttpSession, KeyHashing>,
+    sessions: Sessions,
     shared: Shared,
     emitted: Vec<Emitted>,
     counts: Counts,
@@ -85,7 +85,7 @@ impl HttpAnalyzer {
     pub fn new(limits: Limits, verbose: bool) -> HttpAnalyzer {
         HttpAnalyzer {
             verbose,
-            sessions: HashMap::with_hasher(KeyHashing::new()),
+            sessions: Sessions::default(),
             shared: Shared { limits, ..Shared::default() },
             emitted: Vec::new(),
             counts: Counts::default(),
@@ -143,6 +143,82 @@ impl HttpAnalyzer {
             }
         }
         Ok(())
+    }
+}
+
+/// The sessions being analysed: a slab indexed by session id, with the last session
+/// looked up kept at hand (consecutive `tcp_data` often belong to one session, and
+/// comparing ids that share their allocation costs no hashing).
+#[derive(Debug)]
+struct Sessions {
+    index: HashMap<SessionId, usize, KeyHashing>,
+    slab: Vec<Option<HttpSession>>,
+    free: Vec<usize>,
+    last: Option<(SessionId, usize)>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions { index: HashMap::with_hasher(KeyHashing::new()), slab: Vec::new(), free: Vec::new(), last: None }
+    }
+}
+
+impl Sessions {
+    fn slot(&mut self, id: &SessionId) -> Option<usize> {
+        if let Some((last, slot)) = &self.last {
+            if last == id {
+                return Some(*slot);
+            }
+        }
+        let slot = *self.index.get(id)?;
+        self.last = Some((id.clone(), slot));
+        Some(slot)
+    }
+
+    fn get_mut(&mut self, id: &SessionId) -> Option<&mut HttpSession> {
+        let slot = self.slot(id)?;
+        self.slab.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    fn get_or_insert(&mut self, id: &SessionId) -> Option<&mut HttpSession> {
+        let slot = match self.slot(id) {
+            Some(slot) => slot,
+            None => {
+                let session = Some(HttpSession::new(id.clone()));
+                let slot = match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.slab.push(None);
+                        self.slab.len() - 1
+                    }
+                };
+                if let Some(entry) = self.slab.get_mut(slot) {
+                    *entry = session;
+                }
+                self.index.insert(id.clone(), slot);
+                self.last = Some((id.clone(), slot));
+                slot
+            }
+        };
+        // The slot was just found in the index or filled: it holds a session.
+        self.slab.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    fn remove(&mut self, id: &SessionId) -> Option<HttpSession> {
+        let slot = self.index.remove(id)?;
+        if self.last.as_ref().is_some_and(|(last, _)| last == id) {
+            self.last = None;
+        }
+        self.free.push(slot);
+        self.slab.get_mut(slot).and_then(Option::take)
+    }
+
+    fn any_id(&self) -> Option<SessionId> {
+        self.index.keys().next().cloned()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.index.is_empty()
     }
 }
 
@@ -206,12 +282,7 @@ impl Listener for HttpAnalyzer {
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
-            let session = match self.sessions.get_mut(&data.session) {
-                Some(session) => session,
-                None => {
-                    self.sessions.entry(data.session.clone()).or_insert_with(|| HttpSession::new(data.session.clone()))
-                }
-            };
+            let Some(session) = self.sessions.get_or_insert(&data.session) else { return Ok(()) };
             if session.is_inert() {
                 return Ok(());
             }
@@ -231,7 +302,7 @@ impl Listener for HttpAnalyzer {
     fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
         // The TCP listener flushes its open sessions first; anything left here had no
         // session end (a TCP listener that never closed it): one session per step.
-        let Some(id) = self.sessions.keys().next().cloned() else { return Ok(Flow::Done) };
+        let Some(id) = self.sessions.any_id() else { return Ok(Flow::Done) };
         if let Some(mut session) = self.sessions.remove(&id) {
             session.session_end(&mut self.shared, &mut self.emitted);
         }

@@ -44,6 +44,13 @@
 //! answer to CONNECT, the rest of the session is not HTTP and is left alone (counted as
 //! `http_sessions_not_http_after_upgrade`).
 //!
+//! Heads are read with httparse; a request line it refuses (no version, `HTTP/1.`, a
+//! bare `OPTIONS`) is still read the way Wireshark shows it, split at spaces, and an
+//! HTTP/0.9 request (`GET /` alone) is a request with version `HTTP/0.9`. Of several
+//! conflicting `Content-Length` values the last is used, as Wireshark does (counted as
+//! `http_conflicting_content_length`). `101 Switching Protocols` is the final answer
+//! of its exchange, not an interim response.
+//!
 //! Gaps and garbage: a gap inside a body of known length is bridged (the body reports
 //! its `missing` bytes); anywhere else the parser resynchronises at the next plausible
 //! message start and counts the bytes it skipped (`http_skipped_bytes`). A response is
