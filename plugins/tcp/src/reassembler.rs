@@ -754,7 +754,9 @@ impl TcpReassembler {
                                 entry.buffered = session.buffered_bytes();
                                 *buffered_total = buffered_total.saturating_add(entry.buffered);
                             }
-                            info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                            if !outcome.actions.is_empty() {
+                                info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                            }
                             if session.end_reason().is_some() {
                                 Self::bury(totals, buffered_total, entry);
                             }
