@@ -377,3 +377,23 @@ fn connecting_new_syn_with_another_isn_replaces_the_attempt() {
     assert_eq!(h.names(), ["start", "data"]);
     assert_eq!(h.data_bytes(Direction::ClientToServer), b"POST");
 }
+
+#[test]
+fn established_hole_not_yet_acknowledged_waits_while_the_other_side_speaks() {
+    // Pipelining: the server's first segment is lost and will be retransmitted; the
+    // client sends its next request meanwhile. The receiver has not got the missing
+    // bytes (its acknowledgment stops before them), so the retransmission is still to
+    // come: declaring the hole now would drop it as late.
+    let mut h = Harness::new();
+    let (c, s) = h.handshake();
+    h.push(true, c, Some(s), PSH, b"GET /1");
+    let c = c.wrapping_add(6);
+    h.push(false, s.wrapping_add(4), Some(c), PSH, b"5678");
+    h.push(true, c, Some(s), PSH, b"GET /2");
+    assert_eq!(h.gaps(Direction::ServerToClient), []);
+    h.push(false, s, Some(c.wrapping_add(6)), PSH, b"1234");
+    h.end();
+    assert_eq!(h.monologue_bytes(Direction::ServerToClient), b"12345678");
+    assert_eq!(h.gaps(Direction::ServerToClient), []);
+    assert_eq!(h.session().stats().stream.late_bytes, 0);
+}
