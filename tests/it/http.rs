@@ -1,12 +1,13 @@
 //! TCP + HTTP end to end: captures built here and the shared corpus, read by the
 //! capture reader, reassembled by the TCP listener and analysed by the HTTP listener.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use netanalysis_capture::CaptureReader;
 use netanalysis_core::{Dispatcher, Position};
-use netanalysis_http::{HttpAnalyzer, HttpResponse, HttpTransaction, Limits};
+use netanalysis_http::{HttpAnalyzer, HttpRequest, HttpResponse, HttpTransaction, Limits};
 use netanalysis_tcp::{TcpOptions, TcpReassembler, TcpSessionEnd};
 use netanalysis_test_support::{shared_corpus, Lines, Recorder, Side, TcpFlow};
 
@@ -209,4 +210,117 @@ fn original_corpus_transactions_match_the_original_traces() {
         }
         assert_eq!(ours, theirs, "{name}");
     }
+}
+
+/// Runs TCP + HTTP over a capture of the shared corpus, tolerating a read error part
+/// way (cut or damaged files): the packets before it count.
+fn corpus_messages(path: &Path) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let recorder = Recorder::empty()
+        .with(|e: &HttpRequest| format!("{}\trequest\t{} {}", e.session.key(), e.request.method, e.request.uri))
+        .with(|e: &HttpResponse| format!("{}\tresponse\t{}", e.session.key(), e.response.status));
+    let lines = recorder.lines();
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), Box::new(TcpReassembler::new(TcpOptions::default()))).unwrap();
+    builder.add("HTTP", None, Box::new(HttpAnalyzer::new(Limits::default(), false))).unwrap();
+    builder.add("Recorder", None, Box::new(recorder)).unwrap();
+    let mut dispatcher = builder.build();
+    dispatcher.setup();
+    if let Ok(mut reader) = CaptureReader::open(path) {
+        while let Ok(Some(packet)) = reader.next_packet() {
+            dispatcher.dispatch_packet(&packet);
+        }
+    }
+    dispatcher.teardown();
+    let faults = dispatcher.take_faults();
+    assert!(faults.is_empty(), "{}: {faults:?}", path.display());
+    let mut by_pair: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for line in lines.get() {
+        let mut parts = line.splitn(3, '\t');
+        let (Some(key), Some(kind), Some(what)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let entry = by_pair.entry(key.to_owned()).or_default();
+        if kind == "request" {
+            entry.0.push(what.to_owned());
+        } else {
+            entry.1.push(what.to_owned());
+        }
+    }
+    by_pair
+}
+
+fn captures_under(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            captures_under(&path, found);
+        } else if path.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+            found.push(path);
+        }
+    }
+}
+
+/// Every HTTP request (method, URI) and response (status) tshark decoded in the shared
+/// corpus, per socket pair and in order, is one of ours: the fidelity tool's `http`
+/// mode as a test.
+#[test]
+fn corpus_messages_match_tshark() {
+    let Some(corpus) = shared_corpus() else {
+        println!("skipped: no shared corpus");
+        return;
+    };
+    let pcaps = corpus.join("pcaps");
+    let mut captures = Vec::new();
+    captures_under(&pcaps, &mut captures);
+    let mut checked = 0;
+    for capture in captures {
+        let relative = capture.strip_prefix(&pcaps).unwrap().with_extension("json");
+        let Ok(text) = std::fs::read_to_string(corpus.join("golden").join(relative)) else { continue };
+        let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut pairs: BTreeMap<u64, String> = BTreeMap::new();
+        for stream in golden["tcp_streams"].as_array().into_iter().flatten() {
+            let (Some(id), Some(a), Some(b)) =
+                (stream["stream"].as_u64(), stream["node0"].as_str(), stream["node1"].as_str())
+            else {
+                continue;
+            };
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            pairs.insert(id, format!("{low}-{high}"));
+        }
+        let mut want: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        for message in golden["http"].as_array().into_iter().flatten() {
+            let Some(key) = message["stream"].as_u64().and_then(|s| pairs.get(&s)) else { continue };
+            let entry = want.entry(key.clone()).or_default();
+            match message["type"].as_str() {
+                Some("request") => entry.0.push(format!(
+                    "{} {}",
+                    message["method"].as_str().unwrap_or(""),
+                    message["uri"].as_str().unwrap_or("")
+                )),
+                Some("response") => entry.1.push(message["status"].to_string()),
+                _ => {}
+            }
+        }
+        if want.is_empty() {
+            continue;
+        }
+        let ours = corpus_messages(&capture);
+        for (key, (requests, responses)) in &want {
+            let (our_requests, our_responses) = ours.get(key).cloned().unwrap_or_default();
+            assert_eq!(
+                &our_requests[..requests.len().min(our_requests.len())],
+                &requests[..],
+                "{} {key}",
+                capture.display()
+            );
+            assert_eq!(
+                &our_responses[..responses.len().min(our_responses.len())],
+                &responses[..],
+                "{} {key}",
+                capture.display()
+            );
+            checked += requests.len() + responses.len();
+        }
+    }
+    println!("{checked} messages as tshark");
 }
