@@ -185,6 +185,8 @@ fn tcp_late_packet_after_close_opens_no_phantom_session() {
     let last_two = &lines[lines.len() - 2..];
     assert_eq!(last_two, ["tcp_packet - #8 non-data closed", "tcp_packet - #9 non-data closed"], "{lines:#?}");
     assert_eq!(run.summary.count("tcp_late_packets"), 2);
+    assert_eq!(run.summary.count("tcp_bytes_after_close"), 4);
+    assert_eq!(run.summary.count("tcp_late_bytes"), 0);
 }
 
 #[test]

@@ -72,8 +72,10 @@
 //! End-of-run counts: `tcp_sessions`, `tcp_monologues`, `tcp_bytes_reassembled`,
 //! `tcp_gaps`, `tcp_missing_bytes`, `tcp_uncaptured_bytes`, `tcp_late_bytes`,
 //! `tcp_conflicting_bytes`, `tcp_segments_dropped`, `tcp_bytes_discarded`,
-//! `tcp_sessions_evicted`, `tcp_sessions_timed_out`, `tcp_late_packets`,
-//! `tcp_stray_packets`.
+//! `tcp_sessions_evicted`, `tcp_sessions_timed_out`, `tcp_late_packets` (packets
+//! after their session closed) and `tcp_bytes_after_close` (their payload),
+//! `tcp_stray_packets` (packets of no session: neither SYN nor payload on an unknown
+//! pair).
 //!
 //! # Example
 //!

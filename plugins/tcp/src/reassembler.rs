@@ -161,6 +161,8 @@ struct Totals {
     evicted: u64,
     timed_out: u64,
     late_packets: u64,
+    /// Payload of packets that arrived after their session closed.
+    bytes_after_close: u64,
     stray_packets: u64,
 }
 
@@ -763,7 +765,7 @@ impl TcpReassembler {
                         }
                         None => {
                             totals.late_packets += 1;
-                            totals.stream.late_bytes += segment.claimed_len();
+                            totals.bytes_after_close += segment.claimed_len();
                         }
                     }
                 }
@@ -863,6 +865,7 @@ impl Listener for TcpReassembler {
         summary.add("tcp_sessions_evicted", totals.evicted);
         summary.add("tcp_sessions_timed_out", totals.timed_out);
         summary.add("tcp_late_packets", totals.late_packets);
+        summary.add("tcp_bytes_after_close", totals.bytes_after_close);
         summary.add("tcp_stray_packets", totals.stray_packets);
     }
 }
