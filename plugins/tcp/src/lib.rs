@@ -42,7 +42,8 @@
 //! copied once into a per-direction arena and handed out as shared [`bytes::Bytes`].
 //!
 //! Reassembly policy: the first captured copy of each byte wins (a later copy that
-//! differs is counted in `tcp_conflicting_bytes`); a hole is declared when the peer
+//! differs from bytes still buffered is counted in `tcp_conflicting_bytes`; bytes
+//! already released are not kept for comparison); a hole is declared when the peer
 //! acknowledged past it while later data waits (only up to the acknowledgment), when a
 //! buffer cap is reached, when its direction's FIN is acknowledged, or when the session
 //! ends; bytes that arrive after their hole was declared are counted as late, never
