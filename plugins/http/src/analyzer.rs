@@ -334,5 +334,6 @@ impl Listener for HttpAnalyzer {
         summary.add("http_bad_chunks", stats.bad_chunks);
         summary.add("http_conflicting_content_length", stats.conflicting_lengths);
         summary.add("http_requests_dropped", counts.requests_dropped);
+        summary.add("http_pending_overflows", counts.pending_overflows);
     }
 }

@@ -81,7 +81,7 @@ pub struct HttpTransaction {
     pub request: Arc<Request>,
     /// The final response; `None` when unanswered.
     pub response: Option<Arc<Response>>,
-    /// Interim (1xx) responses, in order.
+    /// Interim (1xx) responses, in order (the first 16; each is also an `http_response`).
     pub interim: Vec<Arc<Response>>,
     /// Time of the request's first byte.
     pub t_start: Timestamp,

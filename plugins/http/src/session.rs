@@ -37,6 +37,13 @@ use crate::parser::{start_check, Expect, Limits, MessageParser, ParserOutput, Pa
 /// direction is taken to be something other than HTTP.
 const DETECT_BUDGET: u64 = 16 << 10;
 
+/// Requests that may wait for an answer at once in one session; past it, pairing is
+/// given up (the waiting requests are reported unanswered) so memory stays bounded.
+pub(crate) const MAX_PENDING: usize = 1024;
+
+/// Interim responses an exchange keeps (all are reported as `http_response`).
+const MAX_INTERIM: usize = 16;
+
 /// What a session hands back for the listener to emit, in order.
 #[derive(Debug)]
 pub(crate) enum Emitted {
@@ -52,6 +59,7 @@ pub(crate) struct SessionCounts {
     pub not_http_sessions: u64,
     pub upgraded_sessions: u64,
     pub requests_dropped: u64,
+    pub pending_overflows: u64,
 }
 
 /// State shared by every session of one analyzer (reused buffers and counts).
@@ -126,6 +134,12 @@ impl HttpSession {
             next_index: 1,
             unpaired: false,
         }
+    }
+
+    /// Requests waiting to be reported.
+    #[cfg(test)]
+    pub fn pending(&self) -> usize {
+        self.entries.len()
     }
 
     /// Whether the session will never produce anything more (its data can be ignored).
@@ -376,6 +390,10 @@ impl HttpSession {
                         response: None,
                         unpairable: unpairable || self.ended[1],
                     });
+                    if self.entries.len() > MAX_PENDING {
+                        shared.counts.pending_overflows += 1;
+                        self.lose_pairing();
+                    }
                 }
                 ParserOutput::Request(request) => {
                     let request = Arc::new(request);
@@ -397,7 +415,10 @@ impl HttpSession {
                     }));
                     if let Some(entry) = answers.and_then(|i| self.entries.iter_mut().find(|e| e.index == i)) {
                         if response.is_interim() {
-                            entry.interim.push(response);
+                            // Interim responses are reported as events; an exchange keeps a few.
+                            if entry.interim.len() < MAX_INTERIM {
+                                entry.interim.push(response);
+                            }
                         } else {
                             entry.response = Some(response);
                         }

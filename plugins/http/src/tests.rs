@@ -824,3 +824,26 @@ fn http09_request_cut_by_the_stream_end_is_reported() {
     dir.push(b"GET /old\r\n").finish();
     assert_eq!(dir.requests().iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(), ["/old"]);
 }
+
+#[test]
+fn endless_pipelining_without_answers_stays_bounded() {
+    let mut conv = Conversation::new();
+    let request = b"GET /again HTTP/1.1\r\n\r\n";
+    for _ in 0..(3 * crate::session::MAX_PENDING) {
+        conv.c(request);
+    }
+    assert!(conv.session.pending() <= crate::session::MAX_PENDING);
+    assert!(conv.shared.counts.pending_overflows >= 1);
+    assert!(conv.transactions().len() >= crate::session::MAX_PENDING);
+}
+
+#[test]
+fn endless_interim_responses_stay_bounded() {
+    let mut conv = Conversation::new();
+    conv.c(b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n");
+    for _ in 0..1000 {
+        conv.s(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    conv.c(b"x").s(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").end();
+    assert_eq!(conv.transactions(), ["transaction 1 /x 200 interim=16"]);
+}
