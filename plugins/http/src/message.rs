@@ -124,7 +124,8 @@ pub struct DecodedBody {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Body {
     /// The first `max_body` bytes of the body, sharing the TCP listener's buffers (no
-    /// copy). Bytes lost in capture gaps are absent.
+    /// copy; only pieces shorter than 512 bytes are copied together). Bytes lost in
+    /// capture gaps are absent.
     pub data: StreamBytes,
     /// Body bytes seen in the capture, kept or not (chunk framing excluded, gaps
     /// excluded).

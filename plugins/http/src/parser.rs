@@ -530,7 +530,22 @@ struct Current {
     answers: Option<u32>,
     /// After this message, the stream is a tunnel.
     upgrade: bool,
+    /// Kept body pieces too small to be worth a shared handle each, gathered here
+    /// (so a body sent a byte at a time does not cost a handle per byte).
+    small: Vec<u8>,
 }
+
+impl Current {
+    /// Moves the gathered small pieces into the body, in order.
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.body.data.push(Bytes::from(std::mem::take(&mut self.small)));
+        }
+    }
+}
+
+/// Kept body pieces shorter than this are copied together instead of shared.
+const SMALL_PIECE: usize = 512;
 
 /// The longest chunk-size line accepted (size, extensions and CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
@@ -998,6 +1013,7 @@ impl MessageParser {
             t_end: self.ts,
             answers,
             upgrade,
+            small: Vec::new(),
         });
         match framing {
             Framing::None | Framing::Length(0) => self.complete(head_end, true, stats, out),
@@ -1015,9 +1031,17 @@ impl MessageParser {
         let Some(current) = self.current.as_mut() else { return };
         current.t_end = current.t_end.max(self.ts);
         current.body.len = current.body.len.saturating_add(len as u64);
-        let room = self.limits.max_body.saturating_sub(current.body.data.len());
+        let kept = current.body.data.len().saturating_add(current.small.len() as u64);
+        let room = self.limits.max_body.saturating_sub(kept);
         let keep = usize::try_from(room).unwrap_or(usize::MAX).min(len);
-        if keep > 0 && pos.checked_add(keep).is_some_and(|end| end <= data.len()) {
+        let Some(piece) = pos.checked_add(keep).and_then(|end| data.get(pos..end)) else { return };
+        if keep == 0 {
+            return;
+        }
+        if keep < SMALL_PIECE {
+            current.small.extend_from_slice(piece);
+        } else {
+            current.flush_small();
             current.body.data.push(data.slice(pos..pos + keep));
         }
     }
@@ -1170,6 +1194,8 @@ impl MessageParser {
         if !complete {
             stats.incomplete += 1;
         }
+        let mut current = current;
+        current.flush_small();
         let mut body = current.body;
         if self.limits.decode {
             decode_body(current.head.headers(), &mut body, self.limits.max_body, stats);

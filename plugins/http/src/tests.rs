@@ -847,3 +847,18 @@ fn endless_interim_responses_stay_bounded() {
     conv.c(b"x").s(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").end();
     assert_eq!(conv.transactions(), ["transaction 1 /x 200 interim=16"]);
 }
+
+#[test]
+fn a_body_sent_a_byte_at_a_time_is_kept_in_few_pieces() {
+    let mut dir = Direction::new(Role::Response);
+    dir.push(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
+    for k in 0..5000u32 {
+        dir.push(&[b'a' + (k % 26) as u8]);
+    }
+    let responses = dir.responses();
+    let body = &responses[0].0.body;
+    assert_eq!(body.data.len(), 5000);
+    assert!(body.data.chunks().len() <= 2, "{} pieces", body.data.chunks().len());
+    let expected: Vec<u8> = (0..5000u32).map(|k| b'a' + (k % 26) as u8).collect();
+    assert_eq!(body.data.to_vec(), expected);
+}
