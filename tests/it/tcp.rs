@@ -260,6 +260,24 @@ fn tcp_session_cap_evicts_the_oldest_idle_session() {
 }
 
 #[test]
+fn tcp_evicted_connection_that_goes_on_gets_the_next_session_id() {
+    let mut f = flow().clock(at(1_000), 1_000);
+    f.handshake().send(Side::Client, b"a");
+    let mut second = TcpFlow::new("10.0.0.3:1", "10.0.0.2:80").clock(at(1_001), 1_000);
+    second.handshake().send(Side::Client, b"b");
+    // The first connection goes on after the second evicted it.
+    let mut later = f.clone().clock(at(1_002), 1_000);
+    later.send(Side::Client, b"more");
+    for _ in 0..f.frames().len() {
+        later.drop_frame(0);
+    }
+    let run = run_flows(&[&f, &second, &later], tcp("TCP,max_sessions=1"), Recorder::tcp());
+    let starts: Vec<String> = run.lines.get().into_iter().filter(|l| l.starts_with("tcp_session_start")).collect();
+    assert_eq!(starts.first(), Some(&format!("tcp_session_start {KEY}")));
+    assert!(starts.contains(&format!("tcp_session_start {KEY}#2")), "{starts:#?}");
+}
+
+#[test]
 fn tcp_dump_writes_each_monologue_to_its_file() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut f = flow();

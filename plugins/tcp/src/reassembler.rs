@@ -342,6 +342,10 @@ pub struct TcpReassembler {
     buffered_total: u64,
     totals: Totals,
     teardown: Option<VecDeque<SocketPair>>,
+    /// Generations of pairs whose entries left the table (evicted, or tombstones past
+    /// their time), so a later session on the pair still gets a new id. Cleared when it
+    /// reaches `max_sessions` entries, which bounds its memory.
+    forgotten: HashMap<SocketPair, u32, PairHashBuilder>,
 }
 
 impl Default for TcpReassembler {
@@ -363,6 +367,7 @@ impl TcpReassembler {
             buffered_total: 0,
             totals: Totals::default(),
             teardown: None,
+            forgotten: HashMap::with_hasher(PairHashBuilder::new()),
         }
     }
 
@@ -597,6 +602,16 @@ impl TcpReassembler {
         (self.options.idle_timeout_nanos / 16).max(1)
     }
 
+    /// Removes `pair`'s entry, remembering its generation.
+    fn forget(&mut self, pair: SocketPair) {
+        if let Some(entry) = self.sessions.remove(&pair) {
+            if self.forgotten.len() >= self.options.max_sessions {
+                self.forgotten.clear();
+            }
+            self.forgotten.insert(pair, entry.generation);
+        }
+    }
+
     /// Ends sessions idle for longer than the timeout and forgets old tombstones, a
     /// bounded number per call. The queue is in capture-time order, and a session's
     /// latest activity is less than one step after its latest place in it.
@@ -623,7 +638,7 @@ impl TcpReassembler {
                     result = Err(err);
                 }
             } else {
-                self.sessions.remove(&front.pair);
+                self.forget(front.pair);
             }
         }
         result
@@ -645,7 +660,7 @@ impl TcpReassembler {
                     result = Err(err);
                 }
             }
-            self.sessions.remove(&front.pair);
+            self.forget(front.pair);
         }
         result
     }
@@ -676,7 +691,8 @@ impl TcpReassembler {
         };
         let mut verbosity = self.options.verbosity;
         {
-            let TcpReassembler { options, sessions, recency, next_serial, buffered_total, totals, .. } = self;
+            let TcpReassembler { options, sessions, recency, next_serial, buffered_total, totals, forgotten, .. } =
+                self;
             let timeout = options.idle_timeout_nanos;
             let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
             let pure_syn = segment.flags.syn() && segment.ack.is_none();
@@ -726,7 +742,16 @@ impl TcpReassembler {
                 hash_map::Entry::Vacant(vacant) => {
                     if opens_session {
                         opened = true;
-                        Some(vacant.insert(Self::new_entry(options, next_serial, recency, pair, 1, segment, now)))
+                        let generation = forgotten.remove(&pair).map_or(1, |g| g.saturating_add(1));
+                        Some(vacant.insert(Self::new_entry(
+                            options,
+                            next_serial,
+                            recency,
+                            pair,
+                            generation,
+                            segment,
+                            now,
+                        )))
                     } else {
                         None
                     }
