@@ -54,7 +54,10 @@
 //! strings), `key#2`, `key#3`, ... for later sessions after a port reuse. A closed
 //! session stays in the table as a tombstone for `idle_timeout`, so its late packets
 //! open no phantom session (their `tcp_packet` has no session) and a reuse gets the
-//! next id.
+//! next id; the generations of pairs that left the table (evicted, or closed long ago)
+//! are remembered too, up to `max_sessions` of them, so ids stay unique. A connection
+//! that visibly goes on after a reset its peer ignored (new bytes, or a SYN-ACK)
+//! continues as the pair's next session.
 //!
 //! # Configuration
 //!
