@@ -278,6 +278,46 @@ fn tcp_evicted_connection_that_goes_on_gets_the_next_session_id() {
 }
 
 #[test]
+fn tcp_ipv6_session_key_brackets_addresses() {
+    let mut f = TcpFlow::new("[2001:db8::1]:40000", "[2001:db8::2]:80");
+    f.handshake().send(Side::Client, b"hello").close();
+    let run = run_flow(&f, tcp("TCP"), Recorder::tcp());
+    let lines = run.lines.get();
+    assert_eq!(lines.first(), Some(&"tcp_session_start [2001:db8::1]:40000-[2001:db8::2]:80".to_owned()));
+    assert_eq!(names(&lines), ["tcp_session_start", "tcp_monologue", "tcp_session_end"]);
+}
+
+#[test]
+fn tcp_snaplen_cut_payload_is_counted_as_uncaptured_never_invented() {
+    let mut f = flow();
+    f.handshake().send(Side::Client, b"0123456789").send(Side::Client, b"abcdef").close();
+    // Write the capture with the first data frame cut 4 bytes short.
+    let mut pcap = PcapWriter::new(LinkType::ETHERNET);
+    for (index, (ts, frame)) in f.frames().iter().enumerate() {
+        if index == 3 {
+            let cut = frame.get(..frame.len() - 4).expect("frame longer than 4 bytes");
+            pcap.record_truncated(*ts, cut, frame.len() as u32);
+        } else {
+            pcap.record(*ts, frame);
+        }
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("cut.pcap");
+    std::fs::write(&path, pcap.into_bytes()).expect("fixture written");
+    let recorder = Recorder::empty().with(|e: &TcpMonologue| {
+        format!(
+            "{:?} uncaptured={} missing={}",
+            String::from_utf8_lossy(&e.data.to_vec()),
+            e.uncaptured_bytes,
+            e.missing_bytes
+        )
+    });
+    let run = run_file(&path, tcp("TCP"), recorder);
+    assert_eq!(run.lines.get(), ["\"012345abcdef\" uncaptured=4 missing=0"]);
+    assert_eq!(run.summary.count("tcp_uncaptured_bytes"), 4);
+}
+
+#[test]
 fn tcp_dump_writes_each_monologue_to_its_file() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut f = flow();
