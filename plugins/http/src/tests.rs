@@ -862,3 +862,28 @@ fn a_body_sent_a_byte_at_a_time_is_kept_in_few_pieces() {
     let expected: Vec<u8> = (0..5000u32).map(|k| b'a' + (k % 26) as u8).collect();
     assert_eq!(body.data.to_vec(), expected);
 }
+
+#[test]
+fn chunked_gzip_body_is_dechunked_then_decoded() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"chunked and compressed").unwrap();
+    let compressed = gz.finish().unwrap();
+    let (first, second) = compressed.split_at(compressed.len() / 2);
+    let mut stream = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
+    for part in [first, second] {
+        stream.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        stream.extend_from_slice(part);
+        stream.extend_from_slice(b"\r\n");
+    }
+    stream.extend_from_slice(b"0\r\n\r\n");
+    let limits = Limits { decode: true, ..Limits::default() };
+    let mut dir = Direction::with_limits(Role::Response, limits);
+    for piece in stream.chunks(7) {
+        dir.push(piece);
+    }
+    let responses = dir.responses();
+    let decoded = responses[0].0.body.decoded.as_ref().unwrap();
+    assert_eq!(decoded.data, b"chunked and compressed");
+    assert_eq!(decoded.coding, crate::ContentCoding::Gzip);
+    assert!(decoded.error.is_none());
+}
