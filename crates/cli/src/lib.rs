@@ -183,24 +183,6 @@ where
     Ok(pipeline.build()?.listener_names().map(str::to_owned).collect())
 }
 
-/// Says when capture time first reaches a new whole second: the moments listeners get
-/// `on_tick`, the same however the run is sharded.
-#[derive(Debug, Default)]
-struct Ticker {
-    second: Option<u64>,
-}
-
-impl Ticker {
-    fn crossed(&mut self, ts: netanalysis_core::Timestamp) -> bool {
-        let second = ts.secs();
-        if self.second.is_some_and(|s| s >= second) {
-            return false;
-        }
-        self.second = Some(second);
-        true
-    }
-}
-
 /// Prints faults as they happen: each listener's first few, then only counts.
 #[derive(Default)]
 struct FaultPrinter {
@@ -302,16 +284,12 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
         faults.handle(&mut dispatcher, args.strict);
         let mut read_error = None;
         let mut n: u64 = 0;
-        let mut ticker = Ticker::default();
         loop {
             if faults.broken_pipe || faults.strict_stop {
                 break;
             }
             match reader.next_packet() {
                 Ok(Some(packet)) => {
-                    if ticker.crossed(packet.ts) {
-                        dispatcher.tick(packet.ts);
-                    }
                     dispatcher.dispatch_packet(&packet);
                     if dispatcher.fault_count() > faults.seen {
                         faults.handle(&mut dispatcher, args.strict);

@@ -163,6 +163,7 @@ fn worker(
     halt: Arc<AtomicBool>,
 ) -> (Dispatcher, FaultPrinter) {
     let mut faults = FaultPrinter::default();
+    dispatcher.set_auto_tick(false);
     dispatcher.setup();
     faults.handle(&mut dispatcher, strict);
     for mut batch in batches {
@@ -227,7 +228,9 @@ pub(crate) fn run(
 
     let mut filling: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
     let mut now = Timestamp::ZERO;
-    let mut ticker = crate::Ticker::default();
+    // Ticks are the reader's: every shard gets them at the same point of the capture,
+    // where a one-thread run's dispatcher would tick by itself.
+    let mut ticked_second: Option<u64> = None;
     let mut read_error = None;
     let mut n: u64 = 0;
     'read: loop {
@@ -237,7 +240,8 @@ pub(crate) fn run(
         match reader.next_packet() {
             Ok(Some(packet)) => {
                 now = now.max(packet.ts);
-                if ticker.crossed(packet.ts) {
+                if ticked_second.is_none_or(|second| packet.ts.secs() > second) {
+                    ticked_second = Some(packet.ts.secs());
                     // Every shard sees the tick at the same point of the capture.
                     for batch in &mut filling {
                         batch.push_tick(now);

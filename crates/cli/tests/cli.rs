@@ -361,3 +361,41 @@ fn sharded_runs_log_the_same_events_as_one_thread() {
         );
     }
 }
+
+/// Thirty sessions opened 0.3 s apart that never close: with a one-second idle timeout
+/// they end on the clock's ticks, at the same capture times however the run is sharded.
+fn idle_sessions_capture(dir: &Path) -> PathBuf {
+    use netanalysis_core::{LinkType, Timestamp};
+    let mut frames = Vec::new();
+    for k in 0..30u64 {
+        let client = format!("10.2.{}.{}:{}", k % 4, 20 + k, 41000 + k);
+        let start = Timestamp::from_nanos(1_700_000_000_000_000_000 + k * 300_000_000, 6);
+        let mut flow = TcpFlow::new(&client, "10.2.9.9:80").clock(start, 1_000);
+        flow.handshake().send(Side::Client, format!("GET /idle/{k} HTTP/1.1\r\nHost: idle\r\n\r\n").as_bytes());
+        frames.extend(flow.frames().iter().cloned());
+    }
+    frames.sort_by_key(|(ts, _)| *ts);
+    let mut pcap = netanalysis_test_support::PcapWriter::new(LinkType::ETHERNET);
+    for (ts, frame) in &frames {
+        pcap.record(*ts, frame);
+    }
+    let path = dir.join("idle.pcap");
+    std::fs::write(&path, pcap.into_bytes()).unwrap();
+    path
+}
+
+#[test]
+fn sharded_runs_time_sessions_out_as_one_thread_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = idle_sessions_capture(dir.path());
+    let capture = capture.to_str().unwrap();
+    let args =
+        |threads: &'static str| ["--quiet", "--threads", threads, "--json", "TCP,idle_timeout=1", "HTTP", capture];
+    let one = sorted_json(&args("1"));
+    let timeouts = one.iter().filter(|l| l.contains("\"reason\":\"timeout\"") && l.contains("tcp_session_end")).count();
+    assert!(timeouts >= 20, "most sessions idle out before the capture ends ({timeouts})");
+    assert!(one.iter().any(|l| l.contains("\"unanswered\":true")), "their requests end unanswered");
+    for threads in ["2", "3"] {
+        assert!(sorted_json(&args(threads)) == one, "--threads {threads} differs from one thread");
+    }
+}

@@ -407,7 +407,7 @@ impl DispatcherBuilder {
             }
             listeners.slots.push(Slot { name, listener, enabled: true });
         }
-        Dispatcher { bus, listeners }
+        Dispatcher { bus, listeners, auto_tick: true, ticked_second: None }
     }
 }
 
@@ -415,6 +415,10 @@ impl DispatcherBuilder {
 pub struct Dispatcher {
     bus: Bus,
     listeners: Listeners,
+    /// Whether `dispatch_packet` ticks the clock itself (see [`Dispatcher::tick`]).
+    auto_tick: bool,
+    /// The capture second of the last tick.
+    ticked_second: Option<u64>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -443,8 +447,12 @@ impl Dispatcher {
     }
 
     /// Dispatches one packet: every packet subscriber's `on_packet`, in order, then
-    /// everything they emitted, in pre-order. Advances the capture clock.
+    /// everything they emitted, in pre-order. Advances the capture clock; when the packet
+    /// takes it into a new whole second, a tick frame comes first (see [`tick`](Self::tick)).
     pub fn dispatch_packet(&mut self, packet: &Packet<'_>) {
+        if self.auto_tick && self.ticked_second.is_none_or(|second| packet.ts.secs() > second) {
+            self.tick(packet.ts);
+        }
         self.bus.now = self.bus.now.max(packet.ts);
         for k in 0..self.listeners.packet_subscribers.len() {
             let index = self.listeners.packet_subscribers[k];
@@ -454,10 +462,13 @@ impl Dispatcher {
     }
 
     /// Dispatches a tick of the capture clock (see [`Listener::on_tick`]) as its own
-    /// frame: the embedder calls this when capture time first reaches a new whole second,
-    /// before dispatching the packet that reached it. Advances the clock to `now`.
+    /// frame, and advances the clock to `now`. [`dispatch_packet`](Self::dispatch_packet)
+    /// ticks by itself whenever a packet takes the clock into a new whole second; an
+    /// embedder that splits one capture across several dispatchers turns that off
+    /// ([`set_auto_tick`](Self::set_auto_tick)) and ticks them all at the same moments.
     pub fn tick(&mut self, now: Timestamp) {
         self.bus.now = self.bus.now.max(now);
+        self.ticked_second = Some(now.secs());
         for k in 0..self.listeners.tick_subscribers.len() {
             let index = self.listeners.tick_subscribers[k];
             self.listeners.call(index, "tick", &mut self.bus, None, |l, ctx| l.on_tick(now, ctx));
@@ -514,7 +525,12 @@ impl Dispatcher {
         }
     }
 
-    /// Advances the capture clock without a packet (live capture ticks).
+    /// Whether `dispatch_packet` ticks the clock by itself (the default).
+    pub fn set_auto_tick(&mut self, auto_tick: bool) {
+        self.auto_tick = auto_tick;
+    }
+
+    /// Advances the capture clock without a packet (and without a tick).
     pub fn advance_clock(&mut self, now: Timestamp) {
         self.bus.now = self.bus.now.max(now);
     }

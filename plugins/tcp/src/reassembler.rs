@@ -30,9 +30,9 @@ const TRACE_PACKETS: u64 = 1;
 const TRACE_MONOLOGUES: u64 = 2;
 /// Trace bit: one line per session start and end.
 const TRACE_SESSIONS: u64 = 4;
-/// Sessions examined for idle timeout per packet, so one packet never ends an
-/// unbounded number of sessions within its event budget.
-const SWEEP_PER_PACKET: usize = 64;
+/// Sessions one tick may end for idle timeout, so a tick's frame stays within its event
+/// budget (a session's end is a handful of events); the rest end at the next tick.
+const TIMEOUTS_PER_TICK: usize = 1024;
 
 /// The TCP plugin's options, as the registry checks them.
 pub const TCP_OPTIONS: &[OptionSpec] = &[
@@ -612,14 +612,17 @@ impl TcpReassembler {
         }
     }
 
-    /// Ends sessions idle for longer than the timeout and forgets old tombstones, a
-    /// bounded number per call. The queue is in capture-time order, and a session's
-    /// latest activity is less than one step after its latest place in it.
+    /// Ends sessions idle for longer than the timeout (at most [`TIMEOUTS_PER_TICK`]) and
+    /// forgets old tombstones. Runs on the clock's ticks, once per second of capture
+    /// time, so timeouts happen at the same capture times however a run is sharded. The
+    /// queue is in capture-time order, and a session's latest activity is less than one
+    /// step after its latest place in it.
     fn sweep(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         let now = ctx.now();
         let horizon = self.options.idle_timeout_nanos.saturating_add(self.recency_step());
         let mut result = Ok(());
-        for _ in 0..SWEEP_PER_PACKET {
+        let mut ended = 0;
+        while ended < TIMEOUTS_PER_TICK {
             let Some(front) = self.recency.front().copied() else { break };
             if now.since(front.seen).as_nanos() <= horizon {
                 break;
@@ -631,6 +634,7 @@ impl TcpReassembler {
             }
             if entry.session.is_some() {
                 self.totals.timed_out += 1;
+                ended += 1;
                 // The tombstone stays for one more timeout, for late packets.
                 entry.queued_at = now;
                 self.recency.push_back(Recency { seen: now, ..front });
@@ -825,16 +829,17 @@ impl TcpReassembler {
                 first_error.get_or_insert(err);
             }
         }
-        if let Err(err) = self.sweep(ctx) {
-            first_error.get_or_insert(err);
-        }
         first_error.map_or(Ok(()), Err)
     }
 }
 
 impl Listener for TcpReassembler {
     fn subscribe(&self, subs: &mut Subscriptions) {
-        subs.packets();
+        subs.packets().ticks();
+    }
+
+    fn on_tick(&mut self, _now: Timestamp, ctx: &mut Context<'_>) -> ListenerResult {
+        self.sweep(ctx)
     }
 
     fn on_setup(&mut self, _ctx: &mut Context<'_>) -> ListenerResult {
