@@ -1,0 +1,157 @@
+//! The per-packet hot path does not allocate in steady state: over a whole capture,
+//! TCP + HTTP allocate only in frames that start a session or a monologue, or complete
+//! a monologue, an HTTP message or a session, and then only a small fixed number of times;
+//! every other packet allocates nothing.
+//!
+//! In a test binary of its own, because a counting allocator counts every thread's
+//! allocations and tests in one binary run in parallel.
+
+use std::alloc::System;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use netanalysis_capture::CaptureReader;
+use netanalysis_core::{AnyEvent, Context, Dispatcher, Endpoint, Listener, ListenerResult, Position, Subscriptions};
+use netanalysis_http::{HttpAnalyzer, HttpRequest, HttpResponse, HttpTransaction};
+use netanalysis_tcp::{
+    TcpData, TcpMonologue, TcpOptions, TcpReassembler, TcpSessionEnd, TcpSessionStart, TcpStreamEnd,
+};
+use netanalysis_test_support::{Side, TcpFlow};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations allowed per thing that may allocate in a frame.
+const PER_THING: usize = 16;
+
+/// Counts, per frame, the things that are allowed to allocate.
+#[derive(Default)]
+struct Observer {
+    things: Arc<Mutex<usize>>,
+    directions_with_data: HashSet<(String, Endpoint)>,
+}
+
+impl Listener for Observer {
+    fn subscribe(&self, subs: &mut Subscriptions) {
+        subs.packets()
+            .event::<TcpSessionStart>()
+            .event::<TcpMonologue>()
+            .event::<TcpStreamEnd>()
+            .event::<TcpSessionEnd>()
+            .event::<TcpData>()
+            .event::<HttpRequest>()
+            .event::<HttpResponse>()
+            .event::<HttpTransaction>();
+    }
+
+    fn on_packet(&mut self, packet: &netanalysis_core::Packet<'_>, _ctx: &mut Context<'_>) -> ListenerResult {
+        // A packet that may open a session (its state is allocated when first seen).
+        if packet.tcp().is_some_and(|h| h.flags.syn()) {
+            *self.things.lock().unwrap() += 1;
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
+        let mut things = self.things.lock().unwrap();
+        if let Some(data) = event.downcast_ref::<TcpData>() {
+            // The first data of a direction opens its first monologue (and a session
+            // picked up mid-stream).
+            if self.directions_with_data.insert((data.session.to_string(), data.from)) {
+                *things += 2;
+            }
+        } else {
+            *things += 1;
+        }
+        Ok(())
+    }
+}
+
+fn check(name: &str, bytes: Vec<u8>) {
+    check_with(name, bytes, true)
+}
+
+fn check_with(name: &str, bytes: Vec<u8>, http: bool) {
+    let things = Arc::new(Mutex::new(0usize));
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), Box::new(TcpReassembler::new(TcpOptions::default()))).unwrap();
+    if http {
+        builder.add("HTTP", None, Box::new(HttpAnalyzer::new(Default::default(), false))).unwrap();
+    }
+    builder
+        .add("Observer", Some(Position::Last), Box::new(Observer { things: Arc::clone(&things), ..Default::default() }))
+        .unwrap();
+    let mut dispatcher = builder.build();
+    let mut reader = CaptureReader::from_reader(name, Box::new(std::io::Cursor::new(bytes))).unwrap();
+    dispatcher.setup();
+    let (mut packets, mut quiet_packets, mut total_allocations) = (0u64, 0u64, 0usize);
+    let mut offenders = Vec::new();
+    loop {
+        *things.lock().unwrap() = 0;
+        let region = Region::new(GLOBAL);
+        let Some(packet) = reader.next_packet().unwrap() else { break };
+        let number = packet.number;
+        dispatcher.dispatch_packet(&packet);
+        let allocations = region.change().allocations + region.change().reallocations;
+        let allowed = *things.lock().unwrap() * PER_THING;
+        packets += 1;
+        total_allocations += allocations;
+        if allowed == 0 {
+            quiet_packets += 1;
+        }
+        if allocations > allowed {
+            offenders.push((number, allocations, allowed));
+        }
+    }
+    dispatcher.teardown();
+    assert_eq!(dispatcher.fault_count(), 0);
+    eprintln!(
+        "{name}: {packets} packets, {quiet_packets} with nothing to allocate for, {total_allocations} allocations in all"
+    );
+    assert!(quiet_packets > 0, "{name}: some packets are steady-state packets");
+    let worst = offenders.iter().map(|o| o.1).max().unwrap_or(0);
+    assert!(
+        offenders.is_empty(),
+        "{name}: {} packets allocated more than allowed (the most: {worst}); the first (packet, allocations, allowed): {:?}",
+        offenders.len(),
+        &offenders[..offenders.len().min(12)]
+    );
+}
+
+/// The capture the project ships: real nginx and curl traffic.
+#[test]
+#[ignore = "the TCP and HTTP hot paths still allocate per data packet"]
+fn the_shipped_capture_allocates_only_per_session_monologue_and_message() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures/http-sample.pcap");
+    check("http-sample.pcap", std::fs::read(path).unwrap());
+}
+
+/// A long keep-alive session: 200 exchanges, each response many segments long.
+fn keep_alive_capture() -> Vec<u8> {
+    let mut flow = TcpFlow::new("10.1.0.1:50000", "10.1.0.2:80");
+    flow.handshake();
+    let body = vec![b'x'; 20_000];
+    for k in 0..200 {
+        flow.send(Side::Client, format!("GET /file/{k} HTTP/1.1\r\nHost: big\r\n\r\n").as_bytes());
+        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        flow.send_segments(Side::Server, &response, 1448);
+        flow.ack(Side::Client);
+    }
+    flow.close();
+    flow.to_pcap()
+}
+
+#[test]
+#[ignore = "the TCP and HTTP hot paths still allocate per data packet"]
+fn a_long_keep_alive_session_allocates_nothing_per_data_packet() {
+    check("keep-alive.pcap", keep_alive_capture());
+}
+
+#[test]
+#[ignore = "the TCP and HTTP hot paths still allocate per data packet"]
+fn tcp_alone_allocates_nothing_per_data_packet() {
+    check_with("keep-alive.pcap (TCP only)", keep_alive_capture(), false);
+}
