@@ -114,6 +114,9 @@ impl HttpAnalyzer {
     }
 
     fn flush(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+        if self.emitted.is_empty() {
+            return Ok(());
+        }
         for emitted in self.emitted.drain(..) {
             match emitted {
                 Emitted::Request(event) => {

@@ -364,6 +364,9 @@ impl HttpSession {
         shared: &mut Shared,
         emitted: &mut Vec<Emitted>,
     ) {
+        if outputs.is_empty() {
+            return;
+        }
         for output in outputs.drain(..) {
             match output {
                 ParserOutput::RequestHead { head, connect } => {
