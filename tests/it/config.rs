@@ -88,7 +88,10 @@ fn unknown_key_lists_valid_keys_and_suggests_the_nearest() {
 #[test]
 fn ill_typed_values_say_what_is_expected() {
     assert_eq!(parse("Example2,v=lots").unwrap_err(), "Example2: `v=lots` is not a valid number (e.g. 5 or 0x6)");
-    assert_eq!(parse("Example2,decode=maybe").unwrap_err(), "Example2: `decode=maybe` is not a valid bool (use 1, 0, true or false)");
+    assert_eq!(
+        parse("Example2,decode=maybe").unwrap_err(),
+        "Example2: `decode=maybe` is not a valid bool (use 1, 0, true or false)"
+    );
     assert_eq!(
         parse("Example2,max_body=12Q").unwrap_err(),
         "Example2: `max_body=12Q` is not a valid size (bytes, e.g. 65536, 64K, 64M or 1G)"
@@ -123,10 +126,7 @@ fn syntax_errors_are_named() {
 
 #[test]
 fn duplicate_plugin_names_are_refused() {
-    assert_eq!(
-        Registry::from_plugins(&[&HTTP, &HTTP]).unwrap_err(),
-        RegistryError::DuplicateName("HTTP".into())
-    );
+    assert_eq!(Registry::from_plugins(&[&HTTP, &HTTP]).unwrap_err(), RegistryError::DuplicateName("HTTP".into()));
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Integration tests: listeners composed through the public API.
 
-mod config;
-mod ordering;
-mod capture;
-mod http;
-mod tcp;
 mod adversarial;
-mod faults;
+mod capture;
+mod config;
 mod examples;
+mod faults;
+mod http;
+mod ordering;
+mod tcp;
