@@ -124,7 +124,7 @@ pub struct DecodedBody {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Body {
     /// The first `max_body` bytes of the body, sharing the TCP listener's buffers (no
-    /// copy; only pieces shorter than 512 bytes are copied together). Bytes lost in
+    /// copy, except that past 1024 pieces the rest is copied together). Bytes lost in
     /// capture gaps are absent.
     pub data: StreamBytes,
     /// Body bytes seen in the capture, kept or not (chunk framing excluded, gaps

@@ -530,22 +530,20 @@ struct Current {
     answers: Option<u32>,
     /// After this message, the stream is a tunnel.
     upgrade: bool,
-    /// Kept body pieces too small to be worth a shared handle each, gathered here
-    /// (so a body sent a byte at a time does not cost a handle per byte).
-    small: Vec<u8>,
+    /// Body bytes kept so far (in the parser's `pieces` and `spill`).
+    kept: u64,
 }
 
-impl Current {
-    /// Moves the gathered small pieces into the body, in order.
-    fn flush_small(&mut self) {
-        if !self.small.is_empty() {
-            self.body.data.push(Bytes::from(std::mem::take(&mut self.small)));
-        }
-    }
-}
+/// Kept body pieces held as shared handles per message; past this many, the rest of
+/// the kept body is copied together (so a body sent a byte at a time does not cost a
+/// handle per byte).
+const MAX_PIECES: usize = 1024;
 
-/// Kept body pieces shorter than this are copied together instead of shared.
-const SMALL_PIECE: usize = 512;
+/// Piece handles a parser keeps room for between messages.
+const RETAINED_PIECES: usize = 64;
+
+/// Spill bytes a parser keeps room for between messages.
+const RETAINED_SPILL: usize = 4096;
 
 /// The longest chunk-size line accepted (size, extensions and CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
@@ -583,6 +581,10 @@ pub struct MessageParser {
     /// Chunk-size line being assembled.
     line: Vec<u8>,
     current: Option<Current>,
+    /// The current message's kept body pieces (reused between messages).
+    pieces: Vec<Bytes>,
+    /// The current message's kept body past `MAX_PIECES` pieces, copied together.
+    spill: Vec<u8>,
     expect: VecDeque<Expect>,
     scratch: Vec<httparse::Header<'static>>,
 }
@@ -601,6 +603,8 @@ impl MessageParser {
             head_ts: Timestamp::ZERO,
             line: Vec::new(),
             current: None,
+            pieces: Vec::new(),
+            spill: Vec::new(),
             expect: VecDeque::new(),
             scratch: Vec::new(),
         }
@@ -759,6 +763,8 @@ impl MessageParser {
         self.head_buf.clear();
         self.line.clear();
         self.current = None;
+        self.pieces.clear();
+        self.spill.clear();
         self.state = State::Resync { line_start: true };
         out.push(ParserOutput::LostSync);
     }
@@ -1013,8 +1019,16 @@ impl MessageParser {
             t_end: self.ts,
             answers,
             upgrade,
-            small: Vec::new(),
+            kept: 0,
         });
+        // Room for the body's pieces, taken now (with the head) rather than as the
+        // body's packets arrive.
+        let expected = match framing {
+            Framing::Length(n) => n.min(self.limits.max_body) / 512 + 2,
+            Framing::Chunked | Framing::UntilClose => 16,
+            Framing::None => 0,
+        };
+        self.pieces.reserve(usize::try_from(expected).unwrap_or(MAX_PIECES).min(MAX_PIECES));
         match framing {
             Framing::None | Framing::Length(0) => self.complete(head_end, true, stats, out),
             Framing::Length(n) => self.state = State::Length(n),
@@ -1031,18 +1045,17 @@ impl MessageParser {
         let Some(current) = self.current.as_mut() else { return };
         current.t_end = current.t_end.max(self.ts);
         current.body.len = current.body.len.saturating_add(len as u64);
-        let kept = current.body.data.len().saturating_add(current.small.len() as u64);
-        let room = self.limits.max_body.saturating_sub(kept);
+        let room = self.limits.max_body.saturating_sub(current.kept);
         let keep = usize::try_from(room).unwrap_or(usize::MAX).min(len);
         let Some(piece) = pos.checked_add(keep).and_then(|end| data.get(pos..end)) else { return };
         if keep == 0 {
             return;
         }
-        if keep < SMALL_PIECE {
-            current.small.extend_from_slice(piece);
+        current.kept = current.kept.saturating_add(keep as u64);
+        if self.pieces.len() < MAX_PIECES && self.spill.is_empty() {
+            self.pieces.push(data.slice(pos..pos + keep));
         } else {
-            current.flush_small();
-            current.body.data.push(data.slice(pos..pos + keep));
+            self.spill.extend_from_slice(piece);
         }
     }
 
@@ -1194,9 +1207,20 @@ impl MessageParser {
         if !complete {
             stats.incomplete += 1;
         }
-        let mut current = current;
-        current.flush_small();
         let mut body = current.body;
+        for piece in self.pieces.drain(..) {
+            body.data.push(piece);
+        }
+        if !self.spill.is_empty() {
+            body.data.push(Bytes::copy_from_slice(&self.spill));
+            self.spill.clear();
+        }
+        if self.pieces.capacity() > RETAINED_PIECES {
+            self.pieces = Vec::new();
+        }
+        if self.spill.capacity() > RETAINED_SPILL {
+            self.spill = Vec::new();
+        }
         if self.limits.decode {
             decode_body(current.head.headers(), &mut body, self.limits.max_body, stats);
         }
