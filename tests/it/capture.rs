@@ -557,7 +557,7 @@ fn cut_short_reports_the_offset_after_the_packets_before_it() {
 #[test]
 fn absurd_record_length_is_damage_not_an_allocation() {
     let frame = frames::ethernet(frames::ETHERTYPE_IPV4, &segment(1, b"fine"));
-    let mut file = pcap_of(LinkType::ETHERNET, &[frame.clone()]);
+    let mut file = pcap_of(LinkType::ETHERNET, std::slice::from_ref(&frame));
     let offset = file.len();
     file.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
     file.extend_from_slice(&(4u32 << 20).to_le_bytes());

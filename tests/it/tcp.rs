@@ -10,6 +10,9 @@ use netanalysis_core::{Dispatcher, LinkType, Listener, Position, Registry, Summa
 use netanalysis_tcp::{TcpData, TcpMonologue, TcpPacket, TcpStreamEnd};
 use netanalysis_test_support::{shared_corpus, Lines, PcapWriter, Recorder, Side, TcpFlow};
 
+/// Monologues collected by a recorder: (sender, bytes).
+type SharedMonologues = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// The TCP listener built from a plugin argument (`TCP,max_session_size=5000`), as the
 /// command line builds it.
 fn tcp(spec: &str) -> Box<dyn Listener> {
@@ -548,7 +551,7 @@ fn every_hex_dump_equals_our_monologues() {
         let stem = hex_path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
         let capture = root.join("pcaps/net-analysis").join(format!("{stem}.pcap"));
         let expected = parse_hex_dump(&std::fs::read_to_string(&hex_path).expect("hex dump reads"));
-        let streams: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+        let streams: SharedMonologues = Default::default();
         let sink = std::sync::Arc::clone(&streams);
         let recorder = Recorder::empty().with(move |e: &TcpMonologue| {
             if let Ok(mut s) = sink.lock() {
