@@ -16,8 +16,8 @@ fn main() -> ExitCode {
     let result = netanalysis_examples::port_counter(&capture, Box::new(io::BufWriter::new(io::stdout())));
     let result = result.and_then(|summary| {
         // The counts the plugin added to the run summary (Listener::report).
-        let pairs = summary.count("port_counter_pairs");
-        let bytes = summary.count("port_counter_bytes");
+        let pairs = summary.count("portcounter_pairs");
+        let bytes = summary.count("portcounter_bytes");
         writeln!(io::stdout(), "{pairs} pairs, {bytes} bytes in all")?;
         Ok(())
     });

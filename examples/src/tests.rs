@@ -133,9 +133,9 @@ fn port_counter_on_sample_prints_table_largest_first() {
             "          83          1  10.88.0.2:41004 -> 10.88.0.1:80",
         ]
     );
-    assert_eq!(summary.count("port_counter_pairs"), 10);
-    assert_eq!(summary.count("port_counter_bytes"), 23105);
-    assert_eq!(summary.count("port_counter_bytes"), summary.count("tcp_bytes_reassembled"));
+    assert_eq!(summary.count("portcounter_pairs"), 10);
+    assert_eq!(summary.count("portcounter_bytes"), 23105);
+    assert_eq!(summary.count("portcounter_bytes"), summary.count("tcp_bytes_reassembled"));
 }
 
 #[test]

@@ -216,11 +216,11 @@ fn port_counter_on_sample_matches_tshark_byte_counts() {
         .collect();
     assert_eq!(got, expected);
 
-    assert_eq!(run.summary.count("port_counter_pairs"), 10);
-    assert_eq!(run.summary.count("port_counter_bytes"), expected.iter().map(|e| e.2).sum::<u64>());
+    assert_eq!(run.summary.count("portcounter_pairs"), 10);
+    assert_eq!(run.summary.count("portcounter_bytes"), expected.iter().map(|e| e.2).sum::<u64>());
     let summary = run.events("run_summary");
     assert_eq!(summary.len(), 1);
-    assert_eq!(summary[0]["port_counter_pairs"], 10);
+    assert_eq!(summary[0]["portcounter_pairs"], 10);
 }
 
 #[test]
@@ -263,6 +263,6 @@ fn port_counter_in_sharded_run_counts_each_pair_once() {
     assert_eq!(counts.len(), 10, "one event per pair, whichever shard counted it");
     assert!(counts.contains(&("10.88.0.1:80 -> 10.88.0.2:41001".to_owned(), 17643)));
     let summary = lines.iter().find(|line| line["event"] == "run_summary").unwrap();
-    assert_eq!(summary["port_counter_pairs"], 10, "{summary}");
-    assert_eq!(summary["port_counter_bytes"], 23105, "{summary}");
+    assert_eq!(summary["portcounter_pairs"], 10, "{summary}");
+    assert_eq!(summary["portcounter_bytes"], 23105, "{summary}");
 }

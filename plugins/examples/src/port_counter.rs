@@ -31,8 +31,8 @@
 //!
 //! A monologue split at TCP's `max_monologue` counts once per part.
 //!
-//! The run summary gets `port_counter_pairs` and `port_counter_bytes`, and, when
-//! `max_pairs` was reached, `port_counter_overflow_bytes`.
+//! The run summary gets `portcounter_pairs` and `portcounter_bytes`, and, when
+//! `max_pairs` was reached, `portcounter_overflow_bytes`.
 //!
 //! # Configuration
 //!
@@ -257,11 +257,11 @@ impl Listener for PortCounter {
     }
 
     fn report(&self, summary: &mut Summary) {
-        summary.add("port_counter_pairs", self.counts.len() as u64);
+        summary.add("portcounter_pairs", self.counts.len() as u64);
         let counted = self.counts.values().fold(0u64, |sum, t| sum.saturating_add(t.bytes));
-        summary.add("port_counter_bytes", counted.saturating_add(self.overflow.bytes));
+        summary.add("portcounter_bytes", counted.saturating_add(self.overflow.bytes));
         if self.overflow.monologues > 0 {
-            summary.add("port_counter_overflow_bytes", self.overflow.bytes);
+            summary.add("portcounter_overflow_bytes", self.overflow.bytes);
         }
     }
 }
@@ -358,8 +358,8 @@ mod tests {
                 ("10.0.0.2:40001".to_owned(), "10.0.0.9:80".to_owned(), 37, 1),
             ]
         );
-        assert_eq!(summary.count("port_counter_pairs"), 3);
-        assert_eq!(summary.count("port_counter_bytes"), 574);
+        assert_eq!(summary.count("portcounter_pairs"), 3);
+        assert_eq!(summary.count("portcounter_bytes"), 574);
     }
 
     #[test]
@@ -367,7 +367,7 @@ mod tests {
         let (lines, summary) = crate::testing::feed("PortCounter", Box::new(PortCounter::new()), conversation());
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[1], "         500          2  10.0.0.9:80 -> 10.0.0.1:40000");
-        assert_eq!(summary.count("port_counter_bytes"), 574);
+        assert_eq!(summary.count("portcounter_bytes"), 574);
     }
 
     #[test]
@@ -390,9 +390,9 @@ mod tests {
             ]
         );
         assert_eq!(counts.len(), 2);
-        assert_eq!(summary.count("port_counter_pairs"), 2);
-        assert_eq!(summary.count("port_counter_bytes"), 574);
-        assert_eq!(summary.count("port_counter_overflow_bytes"), 37);
+        assert_eq!(summary.count("portcounter_pairs"), 2);
+        assert_eq!(summary.count("portcounter_bytes"), 574);
+        assert_eq!(summary.count("portcounter_overflow_bytes"), 37);
     }
 
     #[test]
@@ -433,8 +433,8 @@ mod tests {
                 "          37          1  10.0.0.2:40001 -> 10.0.0.9:80",
             ]
         );
-        assert_eq!(summary.count("port_counter_pairs"), 3);
-        assert_eq!(summary.count("port_counter_bytes"), 574);
+        assert_eq!(summary.count("portcounter_pairs"), 3);
+        assert_eq!(summary.count("portcounter_bytes"), 574);
     }
 
     #[test]
@@ -442,7 +442,7 @@ mod tests {
         let (lines, counts, summary) = run(PortCounter::new(), Vec::new());
         assert_eq!(lines, ["       bytes monologues  from -> to"]);
         assert!(counts.is_empty());
-        assert_eq!(summary.count("port_counter_pairs"), 0);
+        assert_eq!(summary.count("portcounter_pairs"), 0);
     }
 
     #[test]
@@ -459,7 +459,7 @@ mod tests {
         assert_eq!(lines.len(), 6);
         assert_eq!(counts.len(), 2_500);
         assert!(counts.windows(2).all(|pair| pair[0].from < pair[1].from), "ties are ordered by sender");
-        assert_eq!(summary.count("port_counter_bytes"), 12_500);
+        assert_eq!(summary.count("portcounter_bytes"), 12_500);
     }
 
     #[test]
