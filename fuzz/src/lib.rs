@@ -140,6 +140,8 @@ pub const PAIRS: [(Endpoint, Endpoint); 4] = [
 pub struct Feeder {
     /// The dispatcher fed.
     pub dispatcher: Dispatcher,
+    /// When set, one line per segment fed (for `examples/explain.rs`).
+    pub log: Option<Vec<String>>,
     number: u64,
     ts: Timestamp,
 }
@@ -150,7 +152,7 @@ impl Feeder {
         let mut dispatcher = dispatcher;
         dispatcher.setup();
         check_faults(&mut dispatcher);
-        Feeder { dispatcher, number: 0, ts: Timestamp::from_micros(1_700_000_000, 0) }
+        Feeder { dispatcher, log: None, number: 0, ts: Timestamp::from_micros(1_700_000_000, 0) }
     }
 
     /// Moves the clock by `nanos` (backwards when negative, as badly merged captures do).
@@ -172,6 +174,25 @@ impl Feeder {
         truncated: bool,
     ) {
         self.number += 1;
+        if let Some(log) = &mut self.log {
+            log.push(format!(
+                "#{} t={} {}:{} > {}:{} flags={:#04x} ({}) seq={} ack={} len={} uncaptured={} truncated={} payload={:?}",
+                self.number,
+                self.ts.as_nanos(),
+                src.addr,
+                src.port,
+                dst.addr,
+                dst.port,
+                header.flags.0,
+                header.flags,
+                header.seq,
+                header.ack,
+                payload.len(),
+                uncaptured,
+                truncated,
+                String::from_utf8_lossy(payload)
+            ));
+        }
         let header_len = 54 + u32::from(matches!(src.addr, IpAddr::V6(_))) * 20;
         let caplen = header_len + payload.len() as u32;
         let packet = Packet {
