@@ -8,3 +8,4 @@ mod faults;
 mod http;
 mod ordering;
 mod tcp;
+mod regression;
