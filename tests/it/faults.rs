@@ -372,3 +372,55 @@ fn without_follow_a_half_written_capture_is_reported_cut_short() {
     let out = Command::new(netanalysis_bin()).args(["HTTP", path.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a cut-short file is a file-level error");
 }
+
+/// Waits until process `pid` holds `path` open (Linux: through /proc), at most 60 s.
+fn wait_until_open(pid: u32, path: &Path) {
+    let started = Instant::now();
+    let path = path.canonicalize().unwrap();
+    while started.elapsed() < Duration::from_secs(60) {
+        let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path)))
+            .unwrap_or(false);
+        if open {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("netanalysis never opened {}", path.display());
+}
+
+#[test]
+fn follow_ends_on_interrupt_and_teardown_flushes_open_sessions() {
+    if !Path::new("/proc/self/fd").is_dir() {
+        eprintln!("skipped: needs /proc to see when the capture is open");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("open.pcap");
+    // One session left open: handshake and a request, no answer, no close.
+    let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:80");
+    flow.handshake().send(Side::Client, b"GET /pending HTTP/1.1\r\nHost: example.test\r\n\r\n");
+    std::fs::write(&path, flow.to_pcap()).unwrap();
+
+    let mut child = Command::new(netanalysis_bin())
+        .args(["--follow", "--json", "HTTP", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the netanalysis binary starts");
+    wait_until_open(child.id(), &path);
+    // The Ctrl-C handler is installed right after the capture is opened.
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let status = wait_at_most(&mut child, Duration::from_secs(60));
+    let mut stdout = String::new();
+    child.stdout.take().expect("piped").read_to_string(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().expect("piped").read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C ends a followed run cleanly; stderr:\n{stderr}");
+    let lines = json_lines(&stdout);
+    assert_eq!(count_events(&lines, "tcp_session_end"), 1, "teardown ended the open session");
+    assert_eq!(run_summary(&lines)["packets_read"], 4);
+}
