@@ -18,6 +18,8 @@
 //! subscriber indexes. Emitting moves the event into a queue kept per type (created on
 //! first use, cleared but never freed after each frame) and pushes a small handle; no
 //! search by name and no allocation once the queues have grown to their working size.
+//! An emitter can ask [`Context::wants`] whether anyone subscribed to a type and skip
+//! building events nobody will receive.
 
 use std::any::{Any, TypeId};
 use std::cell::Cell;
@@ -206,6 +208,17 @@ impl<'a> Context<'a> {
     /// docs). An event nobody subscribed to is dropped at once.
     pub fn emit<E: Event>(&mut self, event: E) {
         self.bus.push(event);
+    }
+
+    /// Whether any listener subscribed to events of type `E`. When none did, [`emit`]
+    /// drops such an event at once, so an emitter may skip building it (and whatever
+    /// copying or counting only that event needs). The answer comes from the routing
+    /// table, which is fixed when the dispatcher is built, so it never changes during a
+    /// run and may be asked once, in [`Listener::on_setup`], and kept.
+    ///
+    /// [`emit`]: Context::emit
+    pub fn wants<E: Event>(&self) -> bool {
+        self.bus.index.contains_key(&TypeId::of::<E>())
     }
 
     /// The packet of the current frame, if the frame has one (setup, teardown and root
@@ -590,5 +603,68 @@ impl Dispatcher {
             }
         }
         bus.frame_events = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listener::ListenerResult;
+
+    #[derive(Debug)]
+    struct Wanted;
+    impl Event for Wanted {
+        const NAME: &'static str = "wanted";
+    }
+
+    #[derive(Debug)]
+    struct Unwanted;
+    impl Event for Unwanted {
+        const NAME: &'static str = "unwanted";
+    }
+
+    /// Records, at setup, which events the dispatcher says someone wants.
+    #[derive(Default)]
+    struct Asker {
+        answers: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, bool)>>>,
+    }
+    impl Listener for Asker {
+        fn on_setup(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+            let mut answers = self.answers.lock().unwrap();
+            answers.push((Wanted::NAME, ctx.wants::<Wanted>()));
+            answers.push((Unwanted::NAME, ctx.wants::<Unwanted>()));
+            Ok(())
+        }
+    }
+
+    struct Subscriber;
+    impl Listener for Subscriber {
+        fn subscribe(&self, subs: &mut Subscriptions) {
+            subs.event::<Wanted>();
+        }
+    }
+
+    #[test]
+    fn wants_answers_from_the_subscriptions_of_every_listener() {
+        let asker = Asker::default();
+        let answers = std::sync::Arc::clone(&asker.answers);
+        let mut builder = Dispatcher::builder();
+        // The asker comes first: the answer covers listeners registered after it too.
+        builder.add("asker", Some(Position::First), Box::new(asker)).unwrap();
+        builder.add("subscriber", None, Box::new(Subscriber)).unwrap();
+        let mut dispatcher = builder.build();
+        dispatcher.setup();
+        assert_eq!(*answers.lock().unwrap(), vec![("wanted", true), ("unwanted", false)]);
+    }
+
+    #[test]
+    fn wants_nothing_without_subscribers() {
+        let asker = Asker::default();
+        let answers = std::sync::Arc::clone(&asker.answers);
+        let mut builder = Dispatcher::builder();
+        builder.add("asker", None, Box::new(asker)).unwrap();
+        let mut dispatcher = builder.build();
+        dispatcher.setup();
+        assert_eq!(*answers.lock().unwrap(), vec![("wanted", false), ("unwanted", false)]);
     }
 }
