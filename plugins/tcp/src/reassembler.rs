@@ -328,6 +328,22 @@ impl SessionInfo {
     }
 }
 
+/// Which of the per-packet and per-monologue events some listener subscribed to. Asked of
+/// the dispatcher once, at setup (its routing never changes afterwards); everything is
+/// wanted until then, so a listener driven without setup still emits every event.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    packet: bool,
+    data: bool,
+    monologue: bool,
+}
+
+impl Default for Wanted {
+    fn default() -> Self {
+        Wanted { packet: true, data: true, monologue: true }
+    }
+}
+
 /// The TCP listener: reassembles every TCP session of the capture and emits
 /// `tcp_packet`, `tcp_session_start`, `tcp_data`, `tcp_monologue`, `tcp_stream_end` and
 /// `tcp_session_end` (see the crate docs).
@@ -346,6 +362,8 @@ pub struct TcpReassembler {
     /// their time), so a later session on the pair still gets a new id. Cleared when it
     /// reaches `max_sessions` entries, which bounds its memory.
     forgotten: HashMap<SocketPair, u32, PairHashBuilder>,
+    /// Events nobody subscribed to are not built.
+    wanted: Wanted,
 }
 
 impl Default for TcpReassembler {
@@ -368,6 +386,7 @@ impl TcpReassembler {
             totals: Totals::default(),
             teardown: None,
             forgotten: HashMap::with_hasher(PairHashBuilder::new()),
+            wanted: Wanted::default(),
         }
     }
 
@@ -386,8 +405,10 @@ impl TcpReassembler {
     }
 
     /// A new table entry for the `generation`-th session on `pair`, queued for recency.
+    #[allow(clippy::too_many_arguments)]
     fn new_entry(
         options: &TcpOptions,
+        wanted: Wanted,
         next_serial: &mut u64,
         recency: &mut VecDeque<Recency>,
         pair: SocketPair,
@@ -404,11 +425,15 @@ impl TcpReassembler {
         };
         *next_serial += 1;
         recency.push_back(Recency { pair, serial: *next_serial, seen: now });
+        let mut session = Box::new(TcpSession::new(segment, options.limits));
+        // Monologue bytes are kept only for someone who reads them: a subscriber, the
+        // dump files or the monologue trace.
+        session.keep_monologue_data(wanted.monologue || options.dump.is_some() || verbosity & TRACE_MONOLOGUES != 0);
         Entry {
             serial: *next_serial,
             id,
             generation,
-            session: Some(Box::new(TcpSession::new(segment, options.limits))),
+            session: Some(session),
             last_seen: segment.ts,
             queued_at: now,
             tomb: Tomb::default(),
@@ -464,13 +489,23 @@ impl TcpReassembler {
                     result
                 }
                 Action::Data { direction, offset, data, packet, ts } => {
-                    let (from, to) = info.endpoints(direction);
-                    ctx.emit(TcpData { session: info.id.clone(), from, to, offset, data, packet, ts });
+                    if self.wanted.data {
+                        let (from, to) = info.endpoints(direction);
+                        ctx.emit(TcpData { session: info.id.clone(), from, to, offset, data, packet, ts });
+                    }
                     Ok(())
                 }
-                Action::Monologue(monologue) => {
+                Action::Monologue(boxed) => {
+                    let monologue = *boxed;
                     self.totals.monologues += 1;
                     let result = self.dump_and_trace(ctx, info, &monologue);
+                    if !self.wanted.monologue {
+                        // Counted, dumped and traced; nobody receives the event.
+                        if let Err(err) = result {
+                            first_error.get_or_insert(err);
+                        }
+                        continue;
+                    }
                     let (from, to) = info.endpoints(monologue.direction);
                     ctx.emit(TcpMonologue {
                         session: info.id.clone(),
@@ -695,8 +730,17 @@ impl TcpReassembler {
         };
         let mut verbosity = self.options.verbosity;
         {
-            let TcpReassembler { options, sessions, recency, next_serial, buffered_total, totals, forgotten, .. } =
-                self;
+            let TcpReassembler {
+                options,
+                sessions,
+                recency,
+                next_serial,
+                buffered_total,
+                totals,
+                forgotten,
+                wanted,
+                ..
+            } = self;
             let timeout = options.idle_timeout_nanos;
             let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
             let pure_syn = segment.flags.syn() && segment.ack.is_none();
@@ -737,7 +781,8 @@ impl TcpReassembler {
                         let expired = now.since(entry.last_seen).as_nanos() > timeout;
                         if pure_syn || entry.tomb.continues(segment) || (expired && opens_session) {
                             let generation = entry.generation.saturating_add(1);
-                            *entry = Self::new_entry(options, next_serial, recency, pair, generation, segment, now);
+                            *entry =
+                                Self::new_entry(options, *wanted, next_serial, recency, pair, generation, segment, now);
                             opened = true;
                         }
                     }
@@ -749,6 +794,7 @@ impl TcpReassembler {
                         let generation = forgotten.remove(&pair).map_or(1, |g| g.saturating_add(1));
                         Some(vacant.insert(Self::new_entry(
                             options,
+                            *wanted,
                             next_serial,
                             recency,
                             pair,
@@ -771,7 +817,9 @@ impl TcpReassembler {
                         Some(session) => {
                             session.push(segment, &mut outcome);
                             entry.last_seen = entry.last_seen.max(segment.ts);
-                            packet_event.session = Some(entry.id.clone());
+                            if wanted.packet || entry.verbosity & TRACE_PACKETS != 0 {
+                                packet_event.session = Some(entry.id.clone());
+                            }
                             packet_event.class = outcome.class.unwrap_or(PacketClass::NonData);
                             packet_event.state = outcome.state.unwrap_or(SessionState::Closed);
                             verbosity = entry.verbosity;
@@ -808,7 +856,9 @@ impl TcpReassembler {
                 first_error.get_or_insert(err);
             }
         }
-        ctx.emit(packet_event);
+        if self.wanted.packet {
+            ctx.emit(packet_event);
+        }
         if let Some(side_info) = side_info {
             if let Err(err) = self.emit_actions(ctx, &side_info, &mut side) {
                 first_error.get_or_insert(err);
@@ -842,7 +892,12 @@ impl Listener for TcpReassembler {
         self.sweep(ctx)
     }
 
-    fn on_setup(&mut self, _ctx: &mut Context<'_>) -> ListenerResult {
+    fn on_setup(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+        self.wanted = Wanted {
+            packet: ctx.wants::<TcpPacket>(),
+            data: ctx.wants::<TcpData>(),
+            monologue: ctx.wants::<TcpMonologue>(),
+        };
         if let Some(dir) = &self.options.dump {
             std::fs::create_dir_all(dir).map_err(|err| {
                 ListenerError::msg(format!("cannot create the dump directory {}: {err}", dir.display()))

@@ -176,14 +176,7 @@ impl Monologue {
 
     /// Records that `packet` contributed `len` bytes starting at the current end.
     fn note_packet(&mut self, packet: u64, ts: Timestamp, len: u64) {
-        if self.packets == 0 {
-            self.first_packet = packet;
-            self.t_start = ts;
-            self.t_end = ts;
-        } else {
-            self.t_start = self.t_start.min(ts);
-            self.t_end = self.t_end.max(ts);
-        }
+        self.note_time(packet, ts);
         let start = self.data.len();
         let len32 = u32::try_from(len).unwrap_or(u32::MAX);
         match self.which_pkts.last_mut() {
@@ -198,6 +191,28 @@ impl Monologue {
                 self.packets = self.packets.saturating_add(1);
                 self.which_pkts.push(PacketSpan { packet, start, len: len32 });
             }
+        }
+    }
+
+    /// Records that `packet` contributed, counting it without keeping spans; `last` is
+    /// the packet that contributed before it (as the last span would say).
+    fn count_packet(&mut self, packet: u64, ts: Timestamp, last: &mut Option<u64>) {
+        self.note_time(packet, ts);
+        if *last != Some(packet) {
+            self.packets = self.packets.saturating_add(1);
+            *last = Some(packet);
+        }
+    }
+
+    /// The first packet and the time span, as `packet` at `ts` extends them.
+    fn note_time(&mut self, packet: u64, ts: Timestamp) {
+        if self.packets == 0 {
+            self.first_packet = packet;
+            self.t_start = ts;
+            self.t_end = ts;
+        } else {
+            self.t_start = self.t_start.min(ts);
+            self.t_end = self.t_end.max(ts);
         }
     }
 }
@@ -228,8 +243,9 @@ pub enum Action {
         /// Its time.
         ts: Timestamp,
     },
-    /// A monologue ended (`tcp_monologue`).
-    Monologue(Monologue),
+    /// A monologue ended (`tcp_monologue`). Boxed, so that the much more frequent
+    /// data actions stay small to move.
+    Monologue(Box<Monologue>),
     /// A direction will carry no more data (`tcp_stream_end`).
     StreamEnd {
         /// Which one.
@@ -285,6 +301,12 @@ struct Half {
     fin_acked: bool,
     ended: bool,
     monologue: Option<Monologue>,
+    /// Bytes of the open monologue (its data's length, counted also when the data is
+    /// not kept).
+    monologue_len: u64,
+    /// The latest packet that contributed to the open monologue, when its spans are not
+    /// kept.
+    monologue_last_packet: Option<u64>,
     continued_next: bool,
 }
 
@@ -307,6 +329,8 @@ pub struct TcpSession {
     /// The latest packet pushed (what a start without a packet of its own names).
     last_packet: u64,
     pieces: Vec<Piece>,
+    /// Whether monologues carry their bytes and packet spans.
+    keep_monologue_data: bool,
 }
 
 impl TcpSession {
@@ -332,7 +356,18 @@ impl TcpSession {
             last_seen: first.ts,
             last_packet: first.packet,
             pieces: Vec::new(),
+            keep_monologue_data: true,
         }
+    }
+
+    /// Whether monologues carry their bytes (`data`) and which packet carried which of
+    /// them (`which_pkts`); they do unless this is set to `false` before the first
+    /// segment. Without, a monologue keeps everything else (index, offset, times, packet
+    /// count, gaps, missing and uncaptured bytes) and still ends at the same points,
+    /// `max_monologue` included, but its `data` and `which_pkts` are empty: for a caller that counts monologues but does not read them, which then
+    /// neither clones a handle per chunk nor grows those lists.
+    pub fn keep_monologue_data(&mut self, keep: bool) {
+        self.keep_monologue_data = keep;
     }
 
     /// The client endpoint.
@@ -684,6 +719,7 @@ impl TcpSession {
             self.emit_monologue(o, actions);
         }
         let direction = Direction::from_index(x);
+        let keep = self.keep_monologue_data;
         for piece in pieces.drain(..) {
             let half = &mut self.halves[x];
             let continued = std::mem::take(&mut half.continued_next);
@@ -693,8 +729,13 @@ impl TcpSession {
             let monologue = half.monologue.get_or_insert_with(|| Monologue::new(direction, offset, continued, now));
             match piece {
                 Piece::Data { offset, bytes, packet, ts } => {
-                    monologue.note_packet(packet, ts, bytes.len() as u64);
-                    monologue.data.push(bytes.clone());
+                    half.monologue_len += bytes.len() as u64;
+                    if keep {
+                        monologue.note_packet(packet, ts, bytes.len() as u64);
+                        monologue.data.push(bytes.clone());
+                    } else {
+                        monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
+                    }
                     actions.push(Action::Data { direction, offset, data: bytes, packet, ts });
                 }
                 Piece::Gap { offset, len } => {
@@ -702,11 +743,15 @@ impl TcpSession {
                     monologue.missing_bytes = monologue.missing_bytes.saturating_add(len);
                 }
                 Piece::Uncaptured { len, packet, ts, .. } => {
-                    monologue.note_packet(packet, ts, 0);
+                    if keep {
+                        monologue.note_packet(packet, ts, 0);
+                    } else {
+                        monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
+                    }
                     monologue.uncaptured_bytes = monologue.uncaptured_bytes.saturating_add(len);
                 }
             }
-            if monologue.data.len() >= self.limits.max_monologue {
+            if half.monologue_len >= self.limits.max_monologue {
                 self.emit_monologue(x, actions);
                 self.halves[x].continued_next = true;
             }
@@ -722,11 +767,13 @@ impl TcpSession {
     }
 
     fn emit_monologue(&mut self, x: usize, actions: &mut Vec<Action>) {
+        self.halves[x].monologue_len = 0;
+        self.halves[x].monologue_last_packet = None;
         if let Some(mut monologue) = self.halves[x].monologue.take() {
             self.next_index = self.next_index.saturating_add(1);
             self.monologues += 1;
             monologue.index = self.next_index;
-            actions.push(Action::Monologue(monologue));
+            actions.push(Action::Monologue(Box::new(monologue)));
         }
     }
 }

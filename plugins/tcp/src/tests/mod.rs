@@ -37,6 +37,8 @@ struct Harness {
     outcome: SegmentOutcome,
     log: Vec<Action>,
     packet: u64,
+    /// Whether monologues keep their bytes (see `TcpSession::keep_monologue_data`).
+    keep_data: bool,
 }
 
 impl Harness {
@@ -45,7 +47,14 @@ impl Harness {
     }
 
     fn with_limits(limits: SessionLimits) -> Harness {
-        Harness { session: None, limits, outcome: SegmentOutcome::default(), log: Vec::new(), packet: 0 }
+        Harness {
+            session: None,
+            limits,
+            outcome: SegmentOutcome::default(),
+            log: Vec::new(),
+            packet: 0,
+            keep_data: true,
+        }
     }
 
     /// Pushes one segment; returns its class and the state after it.
@@ -83,8 +92,12 @@ impl Harness {
             payload,
             uncaptured,
         };
-        let limits = self.limits;
-        let session = self.session.get_or_insert_with(|| TcpSession::new(&segment, limits));
+        let (limits, keep_data) = (self.limits, self.keep_data);
+        let session = self.session.get_or_insert_with(|| {
+            let mut session = TcpSession::new(&segment, limits);
+            session.keep_monologue_data(keep_data);
+            session
+        });
         session.push(&segment, &mut self.outcome);
         self.log.append(&mut self.outcome.actions);
         (self.outcome.class.unwrap_or(PacketClass::NonData), self.outcome.state.unwrap_or(SessionState::Closed))
@@ -170,7 +183,7 @@ impl Harness {
         self.log
             .iter()
             .filter_map(|a| match a {
-                Action::Monologue(m) => Some(m),
+                Action::Monologue(m) => Some(&**m),
                 _ => None,
             })
             .collect()

@@ -397,3 +397,48 @@ fn established_hole_not_yet_acknowledged_waits_while_the_other_side_speaks() {
     assert_eq!(h.gaps(Direction::ServerToClient), []);
     assert_eq!(h.session().stats().stream.late_bytes, 0);
 }
+
+/// Drives one exchange with every kind of monologue content: in-order and out-of-order
+/// data, a declared hole, payload cut by the snaplen, a split at `max_monologue`, and
+/// turns of both sides.
+fn mixed_exchange(keep_data: bool) -> Vec<Action> {
+    let limits = SessionLimits { max_monologue: 10, ..SessionLimits::default() };
+    let mut h = Harness::with_limits(limits);
+    h.keep_data = keep_data;
+    let (c, s) = h.handshake();
+    h.push(true, c, Some(s), PSH, b"GET ");
+    h.push(true, c.wrapping_add(8), Some(s), PSH, b"HTTP");
+    h.push(true, c.wrapping_add(4), Some(s), PSH, b"/ x ");
+    h.push(false, s, Some(c.wrapping_add(12)), PSH, b"200 OK and more");
+    h.push(false, s.wrapping_add(20), Some(c.wrapping_add(12)), PSH, b"after a hole");
+    h.push(true, c.wrapping_add(12), Some(s.wrapping_add(32)), PSH, b"next");
+    h.push_cut(false, s.wrapping_add(32), Some(c.wrapping_add(16)), PSH, b"cut", 5);
+    h.push(false, s.wrapping_add(40), Some(c.wrapping_add(16)), PSH, b"tail");
+    h.end();
+    std::mem::take(&mut h.log)
+}
+
+#[test]
+fn established_monologues_without_data_keep_everything_else() {
+    let with_data = mixed_exchange(true);
+    let without_data = mixed_exchange(false);
+    assert_eq!(with_data.len(), without_data.len());
+    let mut monologues = 0;
+    for (full, lean) in with_data.iter().zip(&without_data) {
+        match (full, lean) {
+            (Action::Monologue(full), Action::Monologue(lean)) => {
+                monologues += 1;
+                assert!(!full.data.is_empty() || full.which_pkts.is_empty());
+                assert!(lean.data.is_empty());
+                assert!(lean.which_pkts.is_empty());
+                let mut expected = full.clone();
+                expected.data = crate::events::StreamBytes::new();
+                expected.which_pkts.clear();
+                assert_eq!(**lean, *expected);
+            }
+            _ => assert_eq!(full, lean),
+        }
+    }
+    // The split at `max_monologue`, the hole and the turns make several monologues.
+    assert!(monologues >= 4, "{monologues} monologues");
+}
