@@ -17,8 +17,13 @@ use netanalysis_core::{
 };
 use netanalysis_test_support::{PcapWriter, Side, TcpFlow};
 
-/// The `netanalysis` binary of this build (the profile these tests were built with),
-/// built on first use; `NETANALYSIS_BIN` overrides it.
+/// The `netanalysis` binary of this build (the profile these tests were built with);
+/// `NETANALYSIS_BIN` overrides it.
+///
+/// A binary linked after the newest build of the CLI library is used as it is, so a run
+/// of `cargo test --workspace --all-features` keeps the binary its features built. Only
+/// a missing or stale one (this package tested alone after a change) is built, once,
+/// with the cargo running these tests.
 pub(crate) fn netanalysis_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -29,6 +34,10 @@ pub(crate) fn netanalysis_bin() -> PathBuf {
         let exe = std::env::current_exe().expect("the test binary knows its path");
         let profile_dir = exe.parent().and_then(Path::parent).expect("test binaries live in <target>/<profile>/deps");
         let target_dir = profile_dir.parent().expect("the profile folder has a parent");
+        let bin = profile_dir.join(format!("netanalysis{}", std::env::consts::EXE_SUFFIX));
+        if is_fresh(&bin, &profile_dir.join("deps")) {
+            return bin;
+        }
         let profile = profile_dir.file_name().and_then(|p| p.to_str()).unwrap_or("debug");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
@@ -47,9 +56,26 @@ pub(crate) fn netanalysis_bin() -> PathBuf {
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the netanalysis binary failed: {status}");
-        profile_dir.join(format!("netanalysis{}", std::env::consts::EXE_SUFFIX))
+        bin
     })
     .clone()
+}
+
+/// Whether `bin` exists and was linked after the newest CLI library in `deps`.
+fn is_fresh(bin: &Path, deps: &Path) -> bool {
+    let Some(linked) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else { return false };
+    let newest_lib = std::fs::read_dir(deps).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("libnetanalysis_cli-") && name.ends_with(".rlib")
+            })
+            .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+            .max()
+    });
+    newest_lib.is_some_and(|lib| linked >= lib)
 }
 
 /// Frames in each session of [`http_sessions`]: handshake, request, response, close.
