@@ -100,5 +100,6 @@ fn syn_fin_with_data_then_syn_ack_past_it_does_not_spin() {
             },
         ],
     );
-    assert!(summary.count("tcp_bytes_reassembled") <= 101 + 900, "no byte invented: {summary:?}");
+    assert_eq!(summary.count("tcp_bytes_reassembled"), 101 + 900, "every byte once, none invented: {summary:?}");
+    assert_eq!(summary.count("tcp_missing_bytes"), 0, "{summary:?}");
 }
