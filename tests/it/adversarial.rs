@@ -133,8 +133,12 @@ fn overlapping_fragments_with_conflicting_bytes_are_counted() {
 // Full sizes: `tools/adversarial/run-full.sh` (ignored tests, one at a time, in release).
 
 /// Generates `case` at full size, runs the binary on it under `/usr/bin/time -v`, prints
-/// a table row with the peak RSS, and returns the run summary.
-fn analyse_full(case: Case, plugins: &[&str]) -> Value {
+/// a table row with the peak RSS, checks the peak against `budget_mib` and returns the
+/// run summary.
+///
+/// The budgets follow the default caps: 500,000 tracked sessions (about 1.8 KiB each
+/// while half-open), 64 MiB monologue parts, 64 MiB of fragments, 1 MiB of kept body.
+fn analyse_full(case: Case, plugins: &[&str], budget_mib: u64) -> Value {
     let dir = match std::env::var_os("ADVERSARIAL_DIR") {
         Some(dir) => tempfile::tempdir_in(dir).unwrap(),
         None => tempfile::tempdir().unwrap(),
@@ -175,6 +179,8 @@ fn analyse_full(case: Case, plugins: &[&str]) -> Value {
         std::io::Write::write_all(&mut file, format!("{row}\n").as_bytes()).unwrap();
     }
     drop(dir);
+    let peak_mib = peak_kb.parse::<u64>().expect("/usr/bin/time reports the peak RSS") / 1024;
+    assert!(peak_mib <= budget_mib, "{}: peak RSS {peak_mib} MiB is over its {budget_mib} MiB budget", case.name());
     summary
 }
 
@@ -188,62 +194,62 @@ fn time_field(report: &str, name: &str) -> String {
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_syn_flood() {
-    let summary = analyse_full(Case::SynFlood, &["TCP"]);
+    let summary = analyse_full(Case::SynFlood, &["TCP"], 1536);
     assert!(count(&summary, "tcp_sessions_evicted") > 0, "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_out_of_order() {
-    let summary = analyse_full(Case::OutOfOrder, &["TCP"]);
+    let summary = analyse_full(Case::OutOfOrder, &["TCP"], 256);
     assert!(count(&summary, "tcp_missing_bytes") >= 1000, "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_monologue() {
-    let summary = analyse_full(Case::Monologue, &["TCP"]);
+    let summary = analyse_full(Case::Monologue, &["TCP"], 512);
     assert_eq!(count(&summary, "tcp_bytes_reassembled"), Case::Monologue.full(), "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_http_huge_header_line() {
-    let summary = analyse_full(Case::HttpHugeHeaderLine, &["HTTP"]);
+    let summary = analyse_full(Case::HttpHugeHeaderLine, &["HTTP"], 256);
     assert!(count(&summary, "http_header_too_long") >= 1, "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_http_many_headers() {
-    let summary = analyse_full(Case::HttpManyHeaders, &["HTTP"]);
+    let summary = analyse_full(Case::HttpManyHeaders, &["HTTP"], 256);
     assert!(count(&summary, "http_too_many_headers") + count(&summary, "http_header_too_long") >= 1, "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_http_chunk_overflow() {
-    let summary = analyse_full(Case::HttpChunkOverflow, &["HTTP"]);
+    let summary = analyse_full(Case::HttpChunkOverflow, &["HTTP"], 256);
     assert!(count(&summary, "http_bad_chunks") >= 1, "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_http_content_length_2p63() {
-    let summary = analyse_full(Case::HttpContentLength2p63, &["HTTP"]);
+    let summary = analyse_full(Case::HttpContentLength2p63, &["HTTP"], 256);
     assert!(count(&summary, "http_incomplete_messages") >= 1, "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_fragments_incomplete() {
-    let summary = analyse_full(Case::FragmentsIncomplete, &["TCP"]);
+    let summary = analyse_full(Case::FragmentsIncomplete, &["TCP"], 256);
     assert!(count(&summary, "ip_fragments_dropped") + count(&summary, "ip_fragments_timed_out") > 0, "{summary}");
 }
 
 #[test]
 #[ignore = "full size: tools/adversarial/run-full.sh"]
 fn full_fragments_overlapping() {
-    let summary = analyse_full(Case::FragmentsOverlapping, &["TCP"]);
+    let summary = analyse_full(Case::FragmentsOverlapping, &["TCP"], 256);
     assert!(count(&summary, "ip_fragments_overlapping") > 0, "{summary}");
 }
