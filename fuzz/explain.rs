@@ -24,7 +24,11 @@ fn main() {
         "http_parse" => {
             let control = input.u8();
             println!("control byte {control:#04x}");
-            play_session(&mut feeder, &split_parts(input.rest()), usize::from(control & 0x3f).max(1) * 7, control >> 6);
+            let mss = match control & 0x3f {
+                0 => 1460,
+                n => usize::from(n) * 7,
+            };
+            play_session(&mut feeder, &split_parts(input.rest()), mss, control >> 6);
         }
         other => panic!("no explanation for {other}"),
     }
