@@ -4,6 +4,8 @@
 //! `cargo run --manifest-path fuzz/Cargo.toml --example explain -- tcp_reassembly FILE`
 #![forbid(unsafe_code)]
 
+use std::io::Write;
+
 use netanalysis_fuzz::{dispatcher, play_script, play_session, split_parts, Bytes, Feeder};
 
 fn main() {
@@ -32,7 +34,11 @@ fn main() {
         }
         other => panic!("no explanation for {other}"),
     }
+    // Stop quietly when the reader goes away (`explain ... | head`).
+    let mut out = std::io::stdout().lock();
     for line in feeder.log.take().unwrap_or_default() {
-        println!("{line}");
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
     }
 }
