@@ -7,5 +7,5 @@ mod examples;
 mod faults;
 mod http;
 mod ordering;
-mod tcp;
 mod regression;
+mod tcp;
