@@ -4,7 +4,7 @@
 //! can hold: a SYN flood, a stream whose hole is never filled, a monologue of gigabytes,
 //! HTTP messages built to overflow parsers, IP fragments that never complete or that
 //! overlap with conflicting bytes. [`Case::write`] takes a size knob; [`Case::small`]
-//! is what CI analyses and [`Case::full`] the size the hostile-input issue names.
+//! is what CI analyses and [`Case::full`] the full size of each case.
 //!
 //! ```
 //! use netanalysis_test_support::adversarial::Case;
@@ -100,7 +100,7 @@ impl Case {
         }
     }
 
-    /// The size the hostile-input issue names (2 million sessions, 200k segments, 4 GB,
+    /// The full size of each case (2 million sessions, 200k segments, 4 GB,
     /// a 100 MB header line, 100k headers).
     pub fn full(self) -> u64 {
         match self {
