@@ -316,7 +316,16 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
         faults.handle(&mut dispatcher, args.strict);
         (vec![dispatcher], read_error, faults)
     } else {
-        let outcome = shards::run(&pipeline, args, &mut reader, &mut progress, &mut warn)?;
+        // A regular file is read by every shard itself; a stream is read once and shared out.
+        let file = capture
+            .as_deref()
+            .filter(|path| *path != "-" && args.live.is_none() && !args.follow && args.follow_idle.is_none())
+            .map(Path::new)
+            .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.is_file()));
+        let outcome = match file {
+            Some(path) => shards::run_file(&pipeline, args, path, &mut reader, &mut progress)?,
+            None => shards::run(&pipeline, args, &mut reader, &mut progress, &mut warn)?,
+        };
         progress.finish();
         if outcome.faults.broken_pipe {
             return Ok(EXIT_OK);

@@ -286,3 +286,126 @@ pub(crate) fn run(
     }
     Ok(Outcome { dispatchers, read_error, faults })
 }
+
+/// One shard of a run over a regular file: reads and decodes the whole file itself and
+/// dispatches only its own packets (and every tick), so nothing is copied between threads.
+#[allow(clippy::too_many_arguments)]
+fn file_shard(
+    index: usize,
+    shards: usize,
+    mut dispatcher: Dispatcher,
+    reader: &mut CaptureReader,
+    strict: bool,
+    halt: &AtomicBool,
+    position: Option<&[std::sync::atomic::AtomicU64; 2]>,
+) -> (Dispatcher, FaultPrinter, Option<ReadError>) {
+    let mut faults = FaultPrinter::default();
+    dispatcher.set_auto_tick(false);
+    dispatcher.setup();
+    faults.handle(&mut dispatcher, strict);
+    let mut now = Timestamp::ZERO;
+    let mut ticked_second: Option<u64> = None;
+    let mut read_error = None;
+    let mut n: u64 = 0;
+    loop {
+        if halt.load(Ordering::Relaxed) {
+            break;
+        }
+        match reader.next_packet() {
+            Ok(Some(packet)) => {
+                now = now.max(packet.ts);
+                // Every shard sees every packet, so every shard ticks at the same points.
+                if ticked_second.is_none_or(|second| packet.ts.secs() > second) {
+                    ticked_second = Some(packet.ts.secs());
+                    dispatcher.tick(now);
+                }
+                if shard_of(&packet, shards) == index {
+                    dispatcher.advance_clock(now);
+                    dispatcher.dispatch_packet(&packet);
+                    if dispatcher.fault_count() > faults.seen {
+                        faults.handle(&mut dispatcher, strict);
+                        if faults.broken_pipe || faults.strict_stop {
+                            halt.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(err) => {
+                read_error = Some(err);
+                break;
+            }
+        }
+        n += 1;
+        if n % 4096 == 0 {
+            if let Some([bytes, packets]) = position {
+                bytes.store(reader.stats().capture_bytes, Ordering::Relaxed);
+                packets.store(reader.stats().packets_read, Ordering::Relaxed);
+            }
+        }
+    }
+    dispatcher.advance_clock(now);
+    if !faults.broken_pipe {
+        dispatcher.teardown();
+        faults.handle(&mut dispatcher, strict);
+    }
+    (dispatcher, faults, read_error)
+}
+
+/// Reads a regular file with one reader per shard (see [`file_shard`]); the first
+/// shard's reader is `reader`, whose counts and warnings stand for the run's.
+pub(crate) fn run_file(
+    pipeline: &Pipeline,
+    args: &Args,
+    path: &std::path::Path,
+    reader: &mut CaptureReader,
+    progress: &mut Progress,
+) -> anyhow::Result<Outcome> {
+    let shards = args.threads;
+    let halt = AtomicBool::new(false);
+    // Bytes and packets the first shard has read, for the progress bar.
+    let position = [std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)];
+    let mut others = Vec::with_capacity(shards.saturating_sub(1));
+    for _ in 1..shards {
+        let mut other = CaptureReader::open(path)?;
+        if let Some(filter) = &args.filter {
+            other.set_filter(filter)?;
+        }
+        others.push(other);
+    }
+    let mut dispatchers = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        dispatchers.push(pipeline.build()?);
+    }
+    let strict = args.strict;
+    let results = thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(shards);
+        let mut dispatchers = dispatchers.into_iter();
+        let first = dispatchers.next();
+        let (halt, position) = (&halt, &position);
+        if let Some(dispatcher) = first {
+            handles.push(scope.spawn(move || file_shard(0, shards, dispatcher, reader, strict, halt, Some(position))));
+        }
+        for ((index, dispatcher), other) in (1..).zip(dispatchers).zip(others.iter_mut()) {
+            handles.push(scope.spawn(move || file_shard(index, shards, dispatcher, other, strict, halt, None)));
+        }
+        while handles.iter().any(|h| !h.is_finished()) {
+            progress.update(position[0].load(Ordering::Relaxed), position[1].load(Ordering::Relaxed));
+            thread::sleep(std::time::Duration::from_millis(50));
+        }
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
+    let mut outcome =
+        Outcome { dispatchers: Vec::with_capacity(shards), read_error: None, faults: FaultPrinter::default() };
+    for (index, result) in results.into_iter().enumerate() {
+        let (dispatcher, faults, read_error) =
+            result.map_err(|_| anyhow::anyhow!("a worker thread panicked outside any plugin"))?;
+        outcome.dispatchers.push(dispatcher);
+        outcome.faults.absorb(faults);
+        if index == 0 {
+            outcome.read_error = read_error;
+        }
+    }
+    Ok(outcome)
+}

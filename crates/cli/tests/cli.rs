@@ -399,3 +399,31 @@ fn sharded_runs_time_sessions_out_as_one_thread_does() {
         assert!(sorted_json(&args(threads)) == one, "--threads {threads} differs from one thread");
     }
 }
+
+#[test]
+fn a_sharded_run_from_standard_input_logs_the_same_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = many_sessions_capture(dir.path());
+    let one = sorted_json(&["--quiet", "--json", "HTTP", capture.to_str().unwrap()]);
+    let mut child = bin()
+        .args(["--quiet", "--threads", "2", "--json", "HTTP", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &std::fs::read(&capture).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let mut sharded: Vec<String> = json_lines(&out.stdout)
+        .into_iter()
+        .map(|mut event| {
+            if let Some(object) = event.as_object_mut() {
+                object.remove("elapsed_seconds");
+                object.remove("mb_per_second");
+            }
+            event.to_string()
+        })
+        .collect();
+    sharded.sort();
+    assert!(sharded == one, "a stream read once and shared out gives the one-thread log");
+}
