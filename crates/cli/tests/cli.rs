@@ -287,9 +287,21 @@ fn tcp_listens_first_even_when_named_last() {
     assert_eq!(order, ["TCP", "HTTP", "Example3"], "TCP and the plugins Example3 requires are loaded unnamed");
 }
 
+/// Writes the frames of several flows, in time order, as one Ethernet capture.
+fn write_interleaved(dir: &Path, name: &str, mut frames: Vec<(netanalysis_core::Timestamp, Vec<u8>)>) -> PathBuf {
+    frames.sort_by_key(|(ts, _)| *ts);
+    let mut pcap = netanalysis_test_support::PcapWriter::new(netanalysis_core::LinkType::ETHERNET);
+    for (ts, frame) in &frames {
+        pcap.record(*ts, frame);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, pcap.into_bytes()).unwrap();
+    path
+}
+
 /// Forty HTTP sessions, interleaved in time.
 fn many_sessions_capture(dir: &Path) -> PathBuf {
-    use netanalysis_core::{LinkType, Timestamp};
+    use netanalysis_core::Timestamp;
     let mut frames = Vec::new();
     for k in 0..40u64 {
         let client = format!("10.0.{}.{}:{}", k % 3, 10 + k, 40000 + k);
@@ -306,20 +318,18 @@ fn many_sessions_capture(dir: &Path) -> PathBuf {
             .close();
         frames.extend(flow.frames().iter().cloned());
     }
-    frames.sort_by_key(|(ts, _)| *ts);
-    let mut pcap = netanalysis_test_support::PcapWriter::new(LinkType::ETHERNET);
-    for (ts, frame) in &frames {
-        pcap.record(*ts, frame);
-    }
-    let path = dir.join("many.pcap");
-    std::fs::write(&path, pcap.into_bytes()).unwrap();
-    path
+    write_interleaved(dir, "many.pcap", frames)
 }
 
 fn sorted_json(args: &[&str]) -> Vec<String> {
     let out = run(args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut lines: Vec<String> = json_lines(&out.stdout)
+    sorted_lines(&out.stdout)
+}
+
+/// A JSON log's lines, sorted, without the run's wall-clock measurements.
+fn sorted_lines(stdout: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = json_lines(stdout)
         .into_iter()
         .map(|mut event| {
             if let Some(object) = event.as_object_mut() {
@@ -365,7 +375,7 @@ fn sharded_runs_log_the_same_events_as_one_thread() {
 /// Thirty sessions opened 0.3 s apart that never close: with a one-second idle timeout
 /// they end on the clock's ticks, at the same capture times however the run is sharded.
 fn idle_sessions_capture(dir: &Path) -> PathBuf {
-    use netanalysis_core::{LinkType, Timestamp};
+    use netanalysis_core::Timestamp;
     let mut frames = Vec::new();
     for k in 0..30u64 {
         let client = format!("10.2.{}.{}:{}", k % 4, 20 + k, 41000 + k);
@@ -374,14 +384,7 @@ fn idle_sessions_capture(dir: &Path) -> PathBuf {
         flow.handshake().send(Side::Client, format!("GET /idle/{k} HTTP/1.1\r\nHost: idle\r\n\r\n").as_bytes());
         frames.extend(flow.frames().iter().cloned());
     }
-    frames.sort_by_key(|(ts, _)| *ts);
-    let mut pcap = netanalysis_test_support::PcapWriter::new(LinkType::ETHERNET);
-    for (ts, frame) in &frames {
-        pcap.record(*ts, frame);
-    }
-    let path = dir.join("idle.pcap");
-    std::fs::write(&path, pcap.into_bytes()).unwrap();
-    path
+    write_interleaved(dir, "idle.pcap", frames)
 }
 
 #[test]
@@ -414,16 +417,6 @@ fn a_sharded_run_from_standard_input_logs_the_same_events() {
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), &std::fs::read(&capture).unwrap()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let mut sharded: Vec<String> = json_lines(&out.stdout)
-        .into_iter()
-        .map(|mut event| {
-            if let Some(object) = event.as_object_mut() {
-                object.remove("elapsed_seconds");
-                object.remove("mb_per_second");
-            }
-            event.to_string()
-        })
-        .collect();
-    sharded.sort();
+    let sharded = sorted_lines(&out.stdout);
     assert!(sharded == one, "a stream read once and shared out gives the one-thread log");
 }
