@@ -10,7 +10,7 @@ use netanalysis_core::{
 };
 use netanalysis_tcp::{SessionId, TcpData, TcpSessionEnd, TcpStreamEnd};
 
-use crate::events::HttpTransaction;
+use crate::events::{HttpRequest, HttpResponse, HttpTransaction};
 use crate::parser::Limits;
 use crate::session::{Emitted, HttpSession, Shared};
 
@@ -67,17 +67,6 @@ pub struct HttpAnalyzer {
     sessions: Sessions,
     shared: Shared,
     emitted: Vec<Emitted>,
-    counts: Counts,
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    requests: u64,
-    responses: u64,
-    interim: u64,
-    orphan_responses: u64,
-    transactions: u64,
-    unanswered: u64,
 }
 
 impl HttpAnalyzer {
@@ -88,7 +77,6 @@ impl HttpAnalyzer {
             sessions: Sessions::default(),
             shared: Shared { limits, ..Shared::default() },
             emitted: Vec::new(),
-            counts: Counts::default(),
         }
     }
 
@@ -119,25 +107,9 @@ impl HttpAnalyzer {
         }
         for emitted in self.emitted.drain(..) {
             match emitted {
-                Emitted::Request(event) => {
-                    self.counts.requests += 1;
-                    ctx.emit(event);
-                }
-                Emitted::Response(event) => {
-                    self.counts.responses += 1;
-                    if event.response.is_interim() {
-                        self.counts.interim += 1;
-                    }
-                    if event.request_index.is_none() {
-                        self.counts.orphan_responses += 1;
-                    }
-                    ctx.emit(event);
-                }
+                Emitted::Request(event) => ctx.emit(event),
+                Emitted::Response(event) => ctx.emit(event),
                 Emitted::Transaction(event) => {
-                    self.counts.transactions += 1;
-                    if event.unanswered {
-                        self.counts.unanswered += 1;
-                    }
                     if self.verbose {
                         trace_transaction(&event, ctx)?;
                     }
@@ -283,6 +255,16 @@ impl Listener for HttpAnalyzer {
         subs.event::<TcpData>().event::<TcpStreamEnd>().event::<TcpSessionEnd>();
     }
 
+    fn on_setup(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+        // With no one to receive the messages (and no trace lines to write), sessions
+        // only count them.
+        self.shared.count_only = !self.verbose
+            && !ctx.wants::<HttpRequest>()
+            && !ctx.wants::<HttpResponse>()
+            && !ctx.wants::<HttpTransaction>();
+        Ok(())
+    }
+
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
             let Some(session) = self.sessions.get_or_insert(&data.session) else { return Ok(()) };
@@ -317,12 +299,12 @@ impl Listener for HttpAnalyzer {
         let stats = &self.shared.stats;
         let counts = &self.shared.counts;
         summary.add("http_sessions", counts.http_sessions);
-        summary.add("http_requests", self.counts.requests);
-        summary.add("http_responses", self.counts.responses);
-        summary.add("http_interim_responses", self.counts.interim);
-        summary.add("http_responses_without_request", self.counts.orphan_responses);
-        summary.add("http_transactions", self.counts.transactions);
-        summary.add("http_unanswered", self.counts.unanswered);
+        summary.add("http_requests", counts.requests);
+        summary.add("http_responses", counts.responses);
+        summary.add("http_interim_responses", counts.interim);
+        summary.add("http_responses_without_request", counts.orphan_responses);
+        summary.add("http_transactions", counts.transactions);
+        summary.add("http_unanswered", counts.unanswered);
         summary.add("http_skipped_bytes", stats.skipped_bytes);
         summary.add("http_gap_bytes", stats.gap_bytes);
         summary.add("http_resyncs", stats.resyncs);

@@ -270,17 +270,97 @@ fn sub_bytes(whole: &Bytes, part: &[u8]) -> Bytes {
 
 /// A parsed head, owned.
 #[derive(Debug)]
-enum Head {
-    Request { method: String, uri: String, version: Version, headers: Vec<Header> },
-    Response { version: Version, status: u16, reason: String, headers: Vec<Header> },
+struct Head {
+    line: StartLine,
+    /// The header fields (empty when the parser keeps no details).
+    headers: Vec<Header>,
+    /// What the fields say about the body.
+    fields: BodyFields,
+}
+
+/// A head's first line. Method, target and reason are left empty when the parser keeps
+/// no details.
+#[derive(Debug)]
+enum StartLine {
+    Request { method: String, uri: String, version: Version, is_head: bool, connect: bool },
+    Response { version: Version, status: u16, reason: String },
 }
 
 impl Head {
-    fn headers(&self) -> &[Header] {
-        match self {
-            Head::Request { headers, .. } | Head::Response { headers, .. } => headers,
-        }
+    fn new(line: StartLine, buf: &Bytes, fields: &[httparse::Header<'_>], keep: bool) -> Head {
+        let headers = if keep { own_headers(buf, fields) } else { Vec::new() };
+        Head { line, headers, fields: BodyFields::read(fields) }
     }
+}
+
+/// `text` as an owned string when details are kept, else empty (no allocation).
+fn kept(text: &str, keep: bool) -> String {
+    if keep {
+        text.to_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// What a head's fields say about its body, read in one pass over them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BodyFields {
+    /// `Content-Length`: `Ok(None)` when absent, `Err(())` when malformed. Several equal
+    /// values (or a list of equal values) count as one; of conflicting ones the last is
+    /// used, as Wireshark does.
+    length: Result<Option<u64>, ()>,
+    /// `Content-Length` values disagreed.
+    conflict: bool,
+    /// Whether the last transfer coding is `chunked`, if `Transfer-Encoding` is present.
+    chunked: Option<bool>,
+}
+
+impl BodyFields {
+    fn read(fields: &[httparse::Header<'_>]) -> BodyFields {
+        let mut length = Ok(None);
+        let mut conflict = false;
+        let mut last_coding: Option<&[u8]> = None;
+        for field in fields {
+            let name = field.name.as_bytes();
+            if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
+                // A malformed value settles it: later ones are not read.
+                if let Ok(value) = length {
+                    length = read_content_length(value, field.value, &mut conflict);
+                }
+            } else if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
+                for item in field.value.split(|b| *b == b',') {
+                    let coding = item.trim_ascii();
+                    if !coding.is_empty() {
+                        last_coding = Some(coding);
+                    }
+                }
+            }
+        }
+        BodyFields { length, conflict, chunked: last_coding.map(|coding| coding.eq_ignore_ascii_case(b"chunked")) }
+    }
+}
+
+/// Reads one `Content-Length` field's value (a comma-separated list) after the earlier
+/// ones gave `value`; flags a value that differs from the one before it.
+fn read_content_length(mut value: Option<u64>, field: &[u8], conflict: &mut bool) -> Result<Option<u64>, ()> {
+    for item in field.split(|b| *b == b',') {
+        let text = item.trim_ascii();
+        if text.is_empty() {
+            return Err(());
+        }
+        let mut parsed: u64 = 0;
+        for digit in text {
+            if !digit.is_ascii_digit() {
+                return Err(());
+            }
+            parsed = parsed.checked_mul(10).and_then(|n| n.checked_add(u64::from(digit - b'0'))).ok_or(())?;
+        }
+        if value.is_some_and(|earlier| earlier != parsed) {
+            *conflict = true;
+        }
+        value = Some(parsed);
+    }
+    Ok(value)
 }
 
 /// Why a head could not be parsed.
@@ -299,20 +379,39 @@ enum Parsed {
     Failed(HeadError, usize),
 }
 
+/// Where a section being assembled (a head, or a trailer section) stands once a
+/// stretch's bytes were read into it.
+enum Section {
+    /// It ended `used` bytes into the stretch; here it is, whole.
+    Ended { section: Bytes, used: usize },
+    /// It grew past `max_header_bytes` (and was dropped): `buffered` bytes had been held
+    /// from earlier stretches and `take` bytes of this one were read.
+    TooLong { buffered: usize, take: usize },
+    /// It goes on: all `take` bytes read from the stretch are held.
+    Open { take: usize },
+}
+
 /// Header slots tried first; a head with more fields is parsed again with
 /// `max_headers` slots.
 const FIRST_SLOTS: usize = 32;
 
 /// Parses the head at the start of `buf` with httparse (falling back to a lenient
 /// reading of a request line it refuses), recycling the field array kept in `scratch`
-/// so that steady state does not allocate for it.
-fn parse_head(role: Role, buf: &Bytes, max_headers: usize, scratch: &mut Vec<httparse::Header<'static>>) -> Parsed {
+/// so that steady state does not allocate for it. Without `keep`, only what frames the
+/// body is read out of the head.
+fn parse_head(
+    role: Role,
+    buf: &Bytes,
+    max_headers: usize,
+    keep: bool,
+    scratch: &mut Vec<httparse::Header<'static>>,
+) -> Parsed {
     let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
     let mut slots = max_headers.min(FIRST_SLOTS);
     let result = loop {
         fields.clear();
         fields.resize(slots, httparse::EMPTY_HEADER);
-        let attempt = parse_head_with(role, buf, &mut fields);
+        let attempt = parse_head_with(role, buf, keep, &mut fields);
         if matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) && slots < max_headers {
             slots = max_headers;
             continue;
@@ -325,7 +424,7 @@ fn parse_head(role: Role, buf: &Bytes, max_headers: usize, scratch: &mut Vec<htt
     result
 }
 
-fn parse_head_with<'b>(role: Role, buf: &'b Bytes, fields: &mut [httparse::Header<'b>]) -> Parsed {
+fn parse_head_with<'b>(role: Role, buf: &'b Bytes, keep: bool, fields: &mut [httparse::Header<'b>]) -> Parsed {
     let mut config = httparse::ParserConfig::default();
     config
         .allow_spaces_after_header_name_in_responses(true)
@@ -345,15 +444,17 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, fields: &mut [httparse::Heade
             let status = {
                 let mut request = httparse::Request::new(fields);
                 match config.parse_request(&mut request, buf) {
-                    Ok(httparse::Status::Complete(end)) => Ok(Parsed::Done(
-                        Head::Request {
-                            method: request.method.unwrap_or_default().to_owned(),
-                            uri: request.path.unwrap_or_default().to_owned(),
+                    Ok(httparse::Status::Complete(end)) => {
+                        let method = request.method.unwrap_or_default();
+                        let line = StartLine::Request {
+                            method: kept(method, keep),
+                            uri: kept(request.path.unwrap_or_default(), keep),
                             version: Version::http1(request.version.unwrap_or(1)),
-                            headers: own_headers(buf, request.headers),
-                        },
-                        end,
-                    )),
+                            is_head: method == "HEAD",
+                            connect: method == "CONNECT",
+                        };
+                        Ok(Parsed::Done(Head::new(line, buf, request.headers, keep), end))
+                    }
                     Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
                     Err(httparse::Error::TooManyHeaders) => Err(true),
                     Err(_) => Err(false),
@@ -365,7 +466,7 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, fields: &mut [httparse::Heade
                 Err(true) => failed(HeadError::TooMany),
                 _ => match head_end() {
                     None => Parsed::Partial,
-                    Some(end) => match lenient_request(buf, end, fields) {
+                    Some(end) => match lenient_request(buf, end, keep, fields) {
                         Some(parsed) => Parsed::Done(parsed, end),
                         None => Parsed::Failed(HeadError::Malformed, end),
                     },
@@ -375,15 +476,14 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, fields: &mut [httparse::Heade
         Role::Response => {
             let mut response = httparse::Response::new(fields);
             match config.parse_response(&mut response, buf) {
-                Ok(httparse::Status::Complete(end)) => Parsed::Done(
-                    Head::Response {
+                Ok(httparse::Status::Complete(end)) => {
+                    let line = StartLine::Response {
                         version: Version::http1(response.version.unwrap_or(1)),
                         status: response.code.unwrap_or_default(),
-                        reason: response.reason.unwrap_or_default().to_owned(),
-                        headers: own_headers(buf, response.headers),
-                    },
-                    end,
-                ),
+                        reason: kept(response.reason.unwrap_or_default(), keep),
+                    };
+                    Parsed::Done(Head::new(line, buf, response.headers, keep), end)
+                }
                 Ok(httparse::Status::Partial) => Parsed::Partial,
                 Err(httparse::Error::TooManyHeaders) => failed(HeadError::TooMany),
                 Err(_) => failed(HeadError::Malformed),
@@ -395,7 +495,7 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, fields: &mut [httparse::Heade
 /// Reads a request head httparse refused, the way Wireshark still shows it: the first
 /// line split at spaces into method, target and version (either may be missing, as in
 /// an HTTP/0.9 `GET /` or a mangled `GET /HTTP/1.1`), then whatever header fields parse.
-fn lenient_request<'b>(head: &'b Bytes, end: usize, fields: &mut [httparse::Header<'b>]) -> Option<Head> {
+fn lenient_request<'b>(head: &'b Bytes, end: usize, keep: bool, fields: &mut [httparse::Header<'b>]) -> Option<Head> {
     let region = head.get(..end)?;
     let line_end = region.iter().position(|b| *b == b'\n')?;
     let line = region.get(..line_end)?;
@@ -420,16 +520,18 @@ fn lenient_request<'b>(head: &'b Bytes, end: usize, fields: &mut [httparse::Head
         _ => Version::HTTP_09,
     };
     let rest = region.get(line_end + 1..).unwrap_or_default();
-    let headers = match httparse::parse_headers(rest, fields) {
-        Ok(httparse::Status::Complete((_, parsed))) => own_headers(head, parsed),
-        _ => Vec::new(),
+    let parsed: &[httparse::Header<'_>] = match httparse::parse_headers(rest, fields) {
+        Ok(httparse::Status::Complete((_, parsed))) => parsed,
+        _ => &[],
     };
-    Some(Head::Request {
-        method: String::from_utf8_lossy(method).into_owned(),
-        uri: String::from_utf8_lossy(uri).into_owned(),
+    let line = StartLine::Request {
+        method: if keep { String::from_utf8_lossy(method).into_owned() } else { String::new() },
+        uri: if keep { String::from_utf8_lossy(uri).into_owned() } else { String::new() },
         version,
-        headers,
-    })
+        is_head: method == b"HEAD",
+        connect: method == b"CONNECT",
+    };
+    Some(Head::new(line, head, parsed, keep))
 }
 
 fn own_headers(head: &Bytes, fields: &[httparse::Header<'_>]) -> Vec<Header> {
@@ -447,44 +549,6 @@ enum Framing {
     Length(u64),
     Chunked,
     UntilClose,
-}
-
-/// Reads `Content-Length`: `Ok(None)` when absent, `Err(())` when malformed. Several
-/// equal values (or a list of equal values) count as one; of conflicting ones the last
-/// is used, as Wireshark does, and the conflict is flagged.
-fn content_length(headers: &[Header]) -> (Result<Option<u64>, ()>, bool) {
-    let mut value: Option<u64> = None;
-    let mut conflict = false;
-    for header in headers.iter().filter(|h| h.is("content-length")) {
-        for item in header.value().split(|b| *b == b',') {
-            let text = item.trim_ascii();
-            if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
-                return (Err(()), conflict);
-            }
-            let Some(parsed) = std::str::from_utf8(text).ok().and_then(|t| t.parse::<u64>().ok()) else {
-                return (Err(()), conflict);
-            };
-            if value.is_some_and(|earlier| earlier != parsed) {
-                conflict = true;
-            }
-            value = Some(parsed);
-        }
-    }
-    (Ok(value), conflict)
-}
-
-/// Whether the last transfer coding is `chunked`, if `Transfer-Encoding` is present.
-fn chunked_coding(headers: &[Header]) -> Option<bool> {
-    let mut last: Option<&[u8]> = None;
-    for header in headers.iter().filter(|h| h.is("transfer-encoding")) {
-        for item in header.value().split(|b| *b == b',') {
-            let coding = item.trim_ascii();
-            if !coding.is_empty() {
-                last = Some(coding);
-            }
-        }
-    }
-    last.map(|coding| coding.eq_ignore_ascii_case(b"chunked"))
 }
 
 /// Where a chunked body stands.
@@ -587,6 +651,9 @@ pub struct MessageParser {
     spill: Vec<u8>,
     expect: VecDeque<Expect>,
     scratch: Vec<httparse::Header<'static>>,
+    /// Messages carry their header fields, method, target, reason, kept body and
+    /// trailers; without it they carry only what frames and pairs them, and their sizes.
+    keep: bool,
 }
 
 impl MessageParser {
@@ -607,7 +674,16 @@ impl MessageParser {
             spill: Vec::new(),
             expect: VecDeque::new(),
             scratch: Vec::new(),
+            keep: true,
         }
+    }
+
+    /// Whether messages carry their details (header fields, method, target, reason,
+    /// body bytes and trailers), which is the default; without them, they carry only
+    /// their start line's numbers, framing, ranges, times and body sizes. Decoding
+    /// bodies (`Limits::decode`) needs the details, so it keeps them anyway.
+    pub(crate) fn keep_details(&mut self, keep: bool) {
+        self.keep = keep || self.limits.decode;
     }
 
     /// A parser that joins its stream at an unknown point: it looks for a message start
@@ -658,6 +734,26 @@ impl MessageParser {
         stats: &mut ParserStats,
         out: &mut Vec<ParserOutput>,
     ) {
+        // In the middle of a body that goes on past these bytes (most of a long body's
+        // stretches), only sizes, times and the kept part change.
+        if self.next_offset == Some(offset) && !data.is_empty() {
+            let len = data.len() as u64;
+            let next = match self.state {
+                State::Length(remaining) if len < remaining => Some(State::Length(remaining - len)),
+                State::Chunked(Chunk::Data(remaining)) if len < remaining => {
+                    Some(State::Chunked(Chunk::Data(remaining - len)))
+                }
+                State::UntilClose => Some(State::UntilClose),
+                _ => None,
+            };
+            if let Some(state) = next {
+                self.ts = ts;
+                self.next_offset = Some(offset.saturating_add(len));
+                self.state = state;
+                self.body_bytes(data, 0, data.len());
+                return;
+            }
+        }
         if self.state == State::Done {
             return;
         }
@@ -695,7 +791,7 @@ impl MessageParser {
                 self.head_buf.extend_from_slice(b"\r\n\r\n");
                 let head = Bytes::copy_from_slice(&self.head_buf);
                 self.head_buf.clear();
-                match parse_head(self.role, &head, self.limits.max_headers, &mut self.scratch) {
+                match parse_head(self.role, &head, self.limits.max_headers, self.keep, &mut self.scratch) {
                     Parsed::Done(parsed, end) => self.head_done(parsed, end, stats, out),
                     Parsed::Failed(error, end) => self.head_failed(error, end, stats, out),
                     Parsed::Partial => {}
@@ -876,7 +972,7 @@ impl MessageParser {
             self.head_start = base.saturating_add(pos as u64);
             self.head_ts = self.ts;
             let window = data.slice(pos..);
-            match parse_head(self.role, &window, self.limits.max_headers, &mut self.scratch) {
+            match parse_head(self.role, &window, self.limits.max_headers, self.keep, &mut self.scratch) {
                 Parsed::Done(_, end) | Parsed::Failed(_, end) if end > self.limits.max_header_bytes => {
                     // Skip the whole refused head; the next message may follow at once.
                     let next = self.head_too_long(end, pos, stats, out);
@@ -899,30 +995,63 @@ impl MessageParser {
             self.head_buf.extend_from_slice(rest);
             return data.len();
         }
-        let old_len = self.head_buf.len();
-        let room = self.limits.max_header_bytes.saturating_sub(old_len);
-        let take = rest.len().min(room.saturating_add(4));
-        self.head_buf.extend_from_slice(rest.get(..take).unwrap_or_default());
-        match find_head_end(&self.head_buf, old_len.saturating_sub(3), false) {
-            Some(end) if end <= self.limits.max_header_bytes => {
-                let head = Bytes::copy_from_slice(self.head_buf.get(..end).unwrap_or_default());
-                self.head_buf.clear();
-                // The head ends inside the new bytes (the old ones held no blank line).
-                let used = end.saturating_sub(old_len);
-                match parse_head(self.role, &head, self.limits.max_headers, &mut self.scratch) {
+        match self.read_section(data, pos, false) {
+            Section::Ended { section, used } => {
+                let end = section.len();
+                match parse_head(self.role, &section, self.limits.max_headers, self.keep, &mut self.scratch) {
                     Parsed::Done(parsed, _) => self.head_done(parsed, end, stats, out),
                     Parsed::Failed(error, _) => self.head_failed(error, end, stats, out),
                     Parsed::Partial => self.head_failed(HeadError::Malformed, end, stats, out),
                 }
                 pos + used
             }
-            _ if self.head_buf.len() > self.limits.max_header_bytes => {
-                let buffered = old_len;
-                self.head_buf.clear();
+            Section::TooLong { buffered, take } => {
                 stats.skipped_bytes += buffered as u64;
                 self.head_too_long(take, pos, stats, out)
             }
-            _ => pos + take,
+            Section::Open { take } => pos + take,
+        }
+    }
+
+    /// Reads `data` from `pos` into the section being assembled in `head_buf` (a head,
+    /// or a chunked body's trailer section), at most `max_header_bytes` and the few
+    /// bytes of a blank line more, and looks for the blank line that ends it (or, with
+    /// `blank_first`, a leading blank line). A section that begins and ends within the
+    /// stretch is handed out as a slice of it, without a copy.
+    fn read_section(&mut self, data: &Bytes, pos: usize, blank_first: bool) -> Section {
+        let rest = data.get(pos..).unwrap_or_default();
+        let max = self.limits.max_header_bytes;
+        let old_len = self.head_buf.len();
+        let take = rest.len().min(max.saturating_sub(old_len).saturating_add(4));
+        let new = rest.get(..take).unwrap_or_default();
+        let found = if old_len == 0 {
+            find_head_end(new, 0, blank_first)
+        } else {
+            self.head_buf.extend_from_slice(new);
+            // The old bytes held no end; one may begin in their last three.
+            find_head_end(&self.head_buf, old_len.saturating_sub(3), blank_first)
+        };
+        match found {
+            Some(end) if end <= max => {
+                let section = if old_len == 0 {
+                    data.slice(pos..pos + end)
+                } else {
+                    Bytes::copy_from_slice(self.head_buf.get(..end).unwrap_or_default())
+                };
+                self.head_buf.clear();
+                // The section ends inside the new bytes.
+                Section::Ended { section, used: end.saturating_sub(old_len) }
+            }
+            _ if old_len.saturating_add(take) > max => {
+                self.head_buf.clear();
+                Section::TooLong { buffered: old_len, take }
+            }
+            _ => {
+                if old_len == 0 {
+                    self.head_buf.extend_from_slice(new);
+                }
+                Section::Open { take }
+            }
         }
     }
 
@@ -957,18 +1086,15 @@ impl MessageParser {
     /// A head of `len` bytes was parsed: decides how its body is framed.
     fn head_done(&mut self, parsed: Head, len: usize, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
         let head_len = len as u64;
-        let (length, conflict) = content_length(parsed.headers());
+        let BodyFields { length, conflict, chunked } = parsed.fields;
         if conflict {
             stats.conflicting_lengths += 1;
         }
-        let chunked = chunked_coding(parsed.headers());
         let mut answers = None;
         let mut upgrade = false;
-        let framing = match &parsed {
-            Head::Request { method, .. } => {
-                let is_head = method == "HEAD";
-                let connect = method == "CONNECT";
-                out.push(ParserOutput::RequestHead { head: is_head, connect });
+        let framing = match &parsed.line {
+            StartLine::Request { is_head, connect, .. } => {
+                out.push(ParserOutput::RequestHead { head: *is_head, connect: *connect });
                 match (chunked, length) {
                     (Some(true), _) => Framing::Chunked,
                     (Some(false), _) => Framing::None,
@@ -976,7 +1102,7 @@ impl MessageParser {
                     (None, _) => Framing::None,
                 }
             }
-            Head::Response { status, .. } => {
+            StartLine::Response { status, .. } => {
                 let status = *status;
                 let (index, head_request, connect) = if (100..200).contains(&status) && status != 101 {
                     match self.expect.front() {
@@ -1028,7 +1154,9 @@ impl MessageParser {
             Framing::Chunked | Framing::UntilClose => 16,
             Framing::None => 0,
         };
-        self.pieces.reserve(usize::try_from(expected).unwrap_or(MAX_PIECES).min(MAX_PIECES));
+        if self.keep {
+            self.pieces.reserve(usize::try_from(expected).unwrap_or(MAX_PIECES).min(MAX_PIECES));
+        }
         match framing {
             Framing::None | Framing::Length(0) => self.complete(head_end, true, stats, out),
             Framing::Length(n) => self.state = State::Length(n),
@@ -1045,6 +1173,9 @@ impl MessageParser {
         let Some(current) = self.current.as_mut() else { return };
         current.t_end = current.t_end.max(self.ts);
         current.body.len = current.body.len.saturating_add(len as u64);
+        if !self.keep {
+            return;
+        }
         let room = self.limits.max_body.saturating_sub(current.kept);
         let keep = usize::try_from(room).unwrap_or(usize::MAX).min(len);
         let Some(piece) = pos.checked_add(keep).and_then(|end| data.get(pos..end)) else { return };
@@ -1129,33 +1260,29 @@ impl MessageParser {
                 }
             },
             Chunk::Trailers => {
-                let old_len = self.head_buf.len();
-                let room = self.limits.max_header_bytes.saturating_sub(old_len);
-                let take = rest.len().min(room.saturating_add(4));
-                self.head_buf.extend_from_slice(rest.get(..take).unwrap_or_default());
+                let section = self.read_section(data, pos, true);
                 if let Some(current) = self.current.as_mut() {
                     current.t_end = current.t_end.max(self.ts);
                 }
-                match find_head_end(&self.head_buf, old_len.saturating_sub(3), true) {
-                    Some(end) if end <= self.limits.max_header_bytes => {
-                        let section = Bytes::copy_from_slice(self.head_buf.get(..end).unwrap_or_default());
-                        self.head_buf.clear();
-                        let trailers = parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
-                        if let Some(current) = self.current.as_mut() {
-                            current.body.trailers = trailers;
+                match section {
+                    Section::Ended { section, used } => {
+                        // A section of two bytes or fewer is a blank line alone: no fields.
+                        if self.keep && section.len() > 2 {
+                            let trailers = parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
+                            if let Some(current) = self.current.as_mut() {
+                                current.body.trailers = trailers;
+                            }
                         }
-                        let used = end.saturating_sub(old_len);
                         self.complete(at.saturating_add(used as u64), true, stats, out);
                         pos + used
                     }
-                    _ if self.head_buf.len() > self.limits.max_header_bytes => {
+                    Section::TooLong { take, .. } => {
                         stats.header_too_long += 1;
-                        self.head_buf.clear();
                         self.complete(at.saturating_add(take as u64), false, stats, out);
                         self.lose_sync(stats, out);
                         pos + take
                     }
-                    _ => pos + take,
+                    Section::Open { take } => pos + take,
                 }
             }
         }
@@ -1222,11 +1349,12 @@ impl MessageParser {
             self.spill = Vec::new();
         }
         if self.limits.decode {
-            decode_body(current.head.headers(), &mut body, self.limits.max_body, stats);
+            decode_body(&current.head.headers, &mut body, self.limits.max_body, stats);
         }
         let upgrade = current.upgrade;
-        match current.head {
-            Head::Request { method, uri, version, headers } => {
+        let headers = current.head.headers;
+        match current.head.line {
+            StartLine::Request { method, uri, version, .. } => {
                 out.push(ParserOutput::Request(Request {
                     method,
                     uri,
@@ -1240,7 +1368,7 @@ impl MessageParser {
                     complete,
                 }));
             }
-            Head::Response { version, status, reason, headers } => {
+            StartLine::Response { version, status, reason } => {
                 out.push(ParserOutput::Response {
                     response: Response {
                         version,

@@ -55,6 +55,12 @@ pub(crate) enum Emitted {
 /// Counts kept across sessions.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SessionCounts {
+    pub requests: u64,
+    pub responses: u64,
+    pub interim: u64,
+    pub orphan_responses: u64,
+    pub transactions: u64,
+    pub unanswered: u64,
     pub http_sessions: u64,
     pub not_http_sessions: u64,
     pub upgraded_sessions: u64,
@@ -69,6 +75,9 @@ pub(crate) struct Shared {
     pub stats: ParserStats,
     pub counts: SessionCounts,
     pub outputs: Vec<ParserOutput>,
+    /// Nobody receives the messages: sessions only count them (and their parsers keep
+    /// no details), building no events.
+    pub count_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +106,13 @@ struct Probe {
 #[derive(Debug)]
 struct Entry {
     index: u32,
+    /// The request ended (it is in `request` unless the session only counts).
+    has_request: bool,
     request: Option<Arc<Request>>,
     interim: Vec<Arc<Response>>,
+    /// A final response was paired with it (it is in `response` unless the session
+    /// only counts).
+    answered: bool,
     response: Option<Arc<Response>>,
     /// No response can be paired with it any more.
     unpairable: bool,
@@ -266,11 +280,13 @@ impl HttpSession {
         let this_side = self.side(from);
         let other_mid_stream = self.probes.iter().any(|p| p.from != from && p.scanned > 0);
         let new_parser = |role: Role, mid_stream: bool| {
-            if mid_stream {
+            let mut parser = if mid_stream {
                 MessageParser::mid_stream(role, shared.limits)
             } else {
                 MessageParser::new(role, shared.limits)
-            }
+            };
+            parser.keep_details(!shared.count_only);
+            parser
         };
         let (request_mid, response_mid) =
             if this_side == 0 { (!this_clean, other_mid_stream) } else { (other_mid_stream, !this_clean) };
@@ -300,9 +316,12 @@ impl HttpSession {
         emitted: &mut Vec<Emitted>,
     ) {
         let Some(parser) = self.parsers.as_mut().and_then(|p| p.get_mut(side)) else { return };
+        // `shared.outputs` is empty between calls: `handle` drains it.
+        parser.push(offset, data, ts, &mut shared.stats, &mut shared.outputs);
+        if shared.outputs.is_empty() {
+            return;
+        }
         let mut outputs = std::mem::take(&mut shared.outputs);
-        outputs.clear();
-        parser.push(offset, data, ts, &mut shared.stats, &mut outputs);
         self.handle(side, &mut outputs, shared, emitted);
         shared.outputs = outputs;
     }
@@ -325,9 +344,8 @@ impl HttpSession {
         }
         if self.phase == Phase::Http {
             if let Some(parser) = self.parsers.as_mut().and_then(|p| p.get_mut(side)) {
+                parser.finish(&mut shared.stats, &mut shared.outputs);
                 let mut outputs = std::mem::take(&mut shared.outputs);
-                outputs.clear();
-                parser.finish(&mut shared.stats, &mut outputs);
                 self.handle(side, &mut outputs, shared, emitted);
                 shared.outputs = outputs;
             }
@@ -335,12 +353,12 @@ impl HttpSession {
         if side == 1 {
             // No response can come any more.
             for entry in self.entries.iter_mut() {
-                if entry.response.is_none() {
+                if !entry.answered {
                     entry.unpairable = true;
                 }
             }
         }
-        self.drain(emitted);
+        self.drain(shared, emitted);
     }
 
     /// The session ended: everything still pending is reported.
@@ -352,7 +370,7 @@ impl HttpSession {
         for entry in self.entries.iter_mut() {
             entry.unpairable = true;
         }
-        self.drain(emitted);
+        self.drain(shared, emitted);
         shared.counts.requests_dropped += self.entries.len() as u64;
         self.entries.clear();
     }
@@ -388,8 +406,10 @@ impl HttpSession {
                     }
                     self.entries.push_back(Entry {
                         index,
+                        has_request: false,
                         request: None,
                         interim: Vec::new(),
+                        answered: false,
                         response: None,
                         unpairable: unpairable || self.ended[1],
                     });
@@ -399,31 +419,51 @@ impl HttpSession {
                     }
                 }
                 ParserOutput::Request(request) => {
-                    let request = Arc::new(request);
-                    let index = match self.entries.iter_mut().rev().find(|e| e.request.is_none()) {
-                        Some(entry) => {
-                            entry.request = Some(Arc::clone(&request));
-                            entry.index
-                        }
-                        None => 0,
-                    };
-                    emitted.push(Emitted::Request(HttpRequest { session: self.id.clone(), index, request }));
+                    shared.counts.requests += 1;
+                    let mut entry = self.entries.iter_mut().rev().find(|e| !e.has_request);
+                    if let Some(entry) = entry.as_deref_mut() {
+                        entry.has_request = true;
+                    }
+                    if !shared.count_only {
+                        let request = Arc::new(request);
+                        let index = match entry {
+                            Some(entry) => {
+                                entry.request = Some(Arc::clone(&request));
+                                entry.index
+                            }
+                            None => 0,
+                        };
+                        emitted.push(Emitted::Request(HttpRequest { session: self.id.clone(), index, request }));
+                    }
                 }
                 ParserOutput::Response { response, answers } => {
-                    let response = Arc::new(response);
-                    emitted.push(Emitted::Response(HttpResponse {
-                        session: self.id.clone(),
-                        request_index: answers,
-                        response: Arc::clone(&response),
-                    }));
-                    if let Some(entry) = answers.and_then(|i| self.entries.iter_mut().find(|e| e.index == i)) {
-                        if response.is_interim() {
-                            // Interim responses are reported as events; an exchange keeps a few.
-                            if entry.interim.len() < MAX_INTERIM {
-                                entry.interim.push(response);
+                    let interim = response.is_interim();
+                    let counts = &mut shared.counts;
+                    counts.responses += 1;
+                    counts.interim += u64::from(interim);
+                    counts.orphan_responses += u64::from(answers.is_none());
+                    let entry = answers.and_then(|i| self.entries.iter_mut().find(|e| e.index == i));
+                    if shared.count_only {
+                        if let Some(entry) = entry.filter(|_| !interim) {
+                            entry.answered = true;
+                        }
+                    } else {
+                        let response = Arc::new(response);
+                        emitted.push(Emitted::Response(HttpResponse {
+                            session: self.id.clone(),
+                            request_index: answers,
+                            response: Arc::clone(&response),
+                        }));
+                        if let Some(entry) = entry {
+                            if interim {
+                                // Interim responses are reported as events; an exchange keeps a few.
+                                if entry.interim.len() < MAX_INTERIM {
+                                    entry.interim.push(response);
+                                }
+                            } else {
+                                entry.answered = true;
+                                entry.response = Some(response);
                             }
-                        } else {
-                            entry.response = Some(response);
                         }
                     }
                 }
@@ -438,7 +478,7 @@ impl HttpSession {
                     shared.counts.upgraded_sessions += 1;
                 }
             }
-            self.drain(emitted);
+            self.drain(shared, emitted);
         }
     }
 
@@ -446,7 +486,7 @@ impl HttpSession {
     fn lose_pairing(&mut self) {
         self.unpaired = true;
         for entry in self.entries.iter_mut() {
-            if entry.response.is_none() {
+            if !entry.answered {
                 entry.unpairable = true;
             }
         }
@@ -455,14 +495,16 @@ impl HttpSession {
         }
     }
 
-    /// Emits, in request order, every exchange that is settled.
-    fn drain(&mut self, emitted: &mut Vec<Emitted>) {
+    /// Emits (or counts), in request order, every exchange that is settled.
+    fn drain(&mut self, shared: &mut Shared, emitted: &mut Vec<Emitted>) {
         while let Some(front) = self.entries.front() {
-            let settled = front.request.is_some() && (front.response.is_some() || front.unpairable);
+            let settled = front.has_request && (front.answered || front.unpairable);
             if !settled {
                 break;
             }
             let Some(entry) = self.entries.pop_front() else { break };
+            shared.counts.transactions += 1;
+            shared.counts.unanswered += u64::from(!entry.answered);
             let Some(request) = entry.request else { continue };
             emitted.push(Emitted::Transaction(HttpTransaction::new(
                 self.id.clone(),

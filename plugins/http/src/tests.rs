@@ -422,6 +422,12 @@ impl Conversation {
     }
 
     fn with_limits(limits: Limits) -> Conversation {
+        Conversation::with_mode(limits, false)
+    }
+
+    /// A conversation whose session only counts (as when nobody subscribed to the
+    /// HTTP events), or builds every event.
+    fn with_mode(limits: Limits, count_only: bool) -> Conversation {
         let client = Endpoint::new("10.0.0.1".parse().unwrap(), 40000);
         let server = Endpoint::new("10.0.0.2".parse().unwrap(), 8080);
         let id = SessionId::new(&SocketPair::new(client, server), 1);
@@ -431,7 +437,7 @@ impl Conversation {
             server,
             offsets: [0, 0],
             clock: 0,
-            shared: Shared { limits, ..Shared::default() },
+            shared: Shared { limits, count_only, ..Shared::default() },
             emitted: Vec::new(),
         }
     }
@@ -886,4 +892,74 @@ fn chunked_gzip_body_is_dechunked_then_decoded() {
     assert_eq!(decoded.data, b"chunked and compressed");
     assert_eq!(decoded.coding, crate::ContentCoding::Gzip);
     assert!(decoded.error.is_none());
+}
+
+#[test]
+fn counting_only_gives_the_counts_of_the_events() {
+    let mut rng = Rng(0x5eed_c0de);
+    let client: &[&[u8]] = &[
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HEAD /h HTTP/1.1\r\n\r\n",
+        b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+        b"CONNECT h:443 HTTP/1.1\r\n\r\n",
+        b"GET /09\r\n",
+        b"\x00\xffjunk\r\n",
+    ];
+    let server: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\nuntil close",
+    ];
+    let mut seen = [0u64; 4];
+    for round in 0..400 {
+        let limits = Limits { max_header_bytes: 16 + rng.below(100) as usize, ..Limits::default() };
+        let seed = rng.next();
+        let run = |count_only: bool| {
+            let mut rng = Rng(seed);
+            let mut conv = Conversation::with_mode(limits, count_only);
+            for _ in 0..rng.below(30) {
+                let side = rng.below(2) as usize;
+                let pieces = if side == 0 { client } else { server };
+                match rng.below(12) {
+                    0 => {
+                        conv.gap(side, 1 + rng.below(50));
+                    }
+                    1 => {
+                        let server = conv.server;
+                        conv.session.stream_end(server, &mut conv.shared, &mut conv.emitted);
+                    }
+                    _ => {
+                        let piece = pieces[rng.below(pieces.len() as u64) as usize];
+                        let cut = rng.below(piece.len() as u64 + 1) as usize;
+                        conv.send(side, &piece[..cut]).send(side, &piece[cut..]);
+                    }
+                }
+            }
+            conv.end();
+            conv
+        };
+        let full = run(false);
+        let counted = run(true);
+        assert!(counted.emitted.is_empty(), "round {round}");
+        assert_eq!(format!("{:?}", counted.shared.counts), format!("{:?}", full.shared.counts), "round {round}");
+        assert_eq!(counted.shared.stats, full.shared.stats, "round {round}");
+        let count = |kind: fn(&Emitted) -> bool| full.emitted.iter().filter(|e| kind(e)).count() as u64;
+        let counts = &full.shared.counts;
+        assert_eq!(counts.requests, count(|e| matches!(e, Emitted::Request(_))), "round {round}");
+        assert_eq!(counts.responses, count(|e| matches!(e, Emitted::Response(_))), "round {round}");
+        assert_eq!(counts.transactions, count(|e| matches!(e, Emitted::Transaction(_))), "round {round}");
+        assert_eq!(counts.unanswered, count(|e| matches!(e, Emitted::Transaction(t) if t.unanswered)), "round {round}");
+        for (total, n) in
+            seen.iter_mut().zip([counts.transactions, counts.unanswered, counts.interim, counts.orphan_responses])
+        {
+            *total += n;
+        }
+    }
+    // The scripts reach every kind of count.
+    assert!(seen.iter().all(|n| *n > 0), "{seen:?}");
 }
