@@ -101,10 +101,15 @@ impl HttpAnalyzer {
         Ok(Box::new(HttpAnalyzer::new(limits, verbose)))
     }
 
+    #[inline]
     fn flush(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         if self.emitted.is_empty() {
             return Ok(());
         }
+        self.emit_all(ctx)
+    }
+
+    fn emit_all(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         for emitted in self.emitted.drain(..) {
             match emitted {
                 Emitted::Request(event) => ctx.emit(event),
@@ -121,32 +126,56 @@ impl HttpAnalyzer {
     }
 }
 
-/// The sessions being analysed: a slab indexed by session id, with the last session
-/// looked up kept at hand (consecutive `tcp_data` often belong to one session, and
-/// comparing ids that share their allocation costs no hashing).
+/// The sessions being analysed: a slab indexed by session id, with the sessions looked
+/// up lately kept at hand by the address of their id. The events of one session share
+/// its id's allocation, so finding a recent session costs no hashing and no string
+/// comparison; an entry holds its id, so the address cannot be reused while cached.
 #[derive(Debug)]
 struct Sessions {
     index: HashMap<SessionId, usize, KeyHashing>,
     slab: Vec<Option<HttpSession>>,
     free: Vec<usize>,
-    last: Option<(SessionId, usize)>,
+    recent: [Option<(SessionId, usize)>; RECENT],
+}
+
+/// Sessions kept at hand (a power of two).
+const RECENT: usize = 16;
+
+/// Where `id` is kept among the recent sessions.
+fn recent_at(id: &SessionId) -> usize {
+    let address = id.as_str().as_ptr() as usize;
+    ((address >> 4) ^ (address >> 10)) & (RECENT - 1)
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions { index: HashMap::with_hasher(KeyHashing::new()), slab: Vec::new(), free: Vec::new(), last: None }
+        Sessions {
+            index: HashMap::with_hasher(KeyHashing::new()),
+            slab: Vec::new(),
+            free: Vec::new(),
+            recent: std::array::from_fn(|_| None),
+        }
     }
 }
 
 impl Sessions {
+    #[inline]
     fn slot(&mut self, id: &SessionId) -> Option<usize> {
-        if let Some((last, slot)) = &self.last {
-            if last == id {
+        let at = recent_at(id);
+        if let Some(Some((known, slot))) = self.recent.get(at) {
+            if std::ptr::eq(known.as_str(), id.as_str()) {
                 return Some(*slot);
             }
         }
+        self.look_up(id, at)
+    }
+
+    /// Finds a session that is not at hand, and keeps it at hand.
+    fn look_up(&mut self, id: &SessionId, at: usize) -> Option<usize> {
         let slot = *self.index.get(id)?;
-        self.last = Some((id.clone(), slot));
+        if let Some(entry) = self.recent.get_mut(at) {
+            *entry = Some((id.clone(), slot));
+        }
         Some(slot)
     }
 
@@ -155,34 +184,43 @@ impl Sessions {
         self.slab.get_mut(slot).and_then(Option::as_mut)
     }
 
+    #[inline]
     fn get_or_insert(&mut self, id: &SessionId) -> Option<&mut HttpSession> {
         let slot = match self.slot(id) {
             Some(slot) => slot,
-            None => {
-                let session = Some(HttpSession::new(id.clone()));
-                let slot = match self.free.pop() {
-                    Some(slot) => slot,
-                    None => {
-                        self.slab.push(None);
-                        self.slab.len() - 1
-                    }
-                };
-                if let Some(entry) = self.slab.get_mut(slot) {
-                    *entry = session;
-                }
-                self.index.insert(id.clone(), slot);
-                self.last = Some((id.clone(), slot));
-                slot
-            }
+            None => self.insert(id),
         };
         // The slot was just found in the index or filled: it holds a session.
         self.slab.get_mut(slot).and_then(Option::as_mut)
     }
 
+    /// Starts a session, in a free slot if there is one; returns its slot.
+    fn insert(&mut self, id: &SessionId) -> usize {
+        let session = Some(HttpSession::new(id.clone()));
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slab.push(None);
+                self.slab.len() - 1
+            }
+        };
+        if let Some(entry) = self.slab.get_mut(slot) {
+            *entry = session;
+        }
+        self.index.insert(id.clone(), slot);
+        if let Some(entry) = self.recent.get_mut(recent_at(id)) {
+            *entry = Some((id.clone(), slot));
+        }
+        slot
+    }
+
     fn remove(&mut self, id: &SessionId) -> Option<HttpSession> {
         let slot = self.index.remove(id)?;
-        if self.last.as_ref().is_some_and(|(last, _)| last == id) {
-            self.last = None;
+        // The slot will be reused: nothing at hand may lead to it any more.
+        for entry in &mut self.recent {
+            if entry.as_ref().is_some_and(|(_, at_hand)| *at_hand == slot) {
+                *entry = None;
+            }
         }
         self.free.push(slot);
         self.slab.get_mut(slot).and_then(Option::take)
@@ -320,5 +358,43 @@ impl Listener for HttpAnalyzer {
         summary.add("http_conflicting_content_length", stats.conflicting_lengths);
         summary.add("http_requests_dropped", counts.requests_dropped);
         summary.add("http_pending_overflows", counts.pending_overflows);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netanalysis_core::{Endpoint, SocketPair};
+
+    fn id(port: u16) -> SessionId {
+        let pair = SocketPair::new(Endpoint::new([10, 0, 0, 1].into(), port), Endpoint::new([10, 0, 0, 2].into(), 80));
+        SessionId::new(&pair, 1)
+    }
+
+    #[test]
+    fn sessions_are_found_by_content_whatever_allocation_their_id_has() {
+        let mut sessions = Sessions::default();
+        let ids: Vec<SessionId> = (0..100).map(|k| id(40_000 + k)).collect();
+        for id in &ids {
+            assert!(sessions.get_or_insert(id).is_some());
+        }
+        let slots: Vec<Option<usize>> = ids.iter().map(|id| sessions.slot(id)).collect();
+        // The same ids again, in other allocations, lead to the same sessions.
+        for (k, slot) in slots.iter().enumerate() {
+            assert_eq!(sessions.slot(&id(40_000 + k as u16)), *slot);
+            assert_eq!(sessions.slot(&ids[k]), *slot);
+        }
+        // A removed session is gone, and its slot serves the next new one alone.
+        let Some(removed) = ids.get(7) else { panic!() };
+        assert!(sessions.remove(removed).is_some());
+        assert_eq!(sessions.slot(removed), None);
+        assert!(sessions.get_mut(removed).is_none());
+        let newcomer = id(50_000);
+        assert!(sessions.get_or_insert(&newcomer).is_some());
+        assert_eq!(sessions.slot(&newcomer), slots[7]);
+        assert_eq!(sessions.slot(removed), None);
+        for (k, slot) in slots.iter().enumerate().filter(|(k, _)| *k != 7) {
+            assert_eq!(sessions.slot(&ids[k]), *slot);
+        }
     }
 }

@@ -396,9 +396,10 @@ enum Section {
 const FIRST_SLOTS: usize = 32;
 
 /// Parses the head at the start of `buf` with httparse (falling back to a lenient
-/// reading of a request line it refuses), recycling the field array kept in `scratch`
-/// so that steady state does not allocate for it. Without `keep`, only what frames the
-/// body is read out of the head.
+/// reading of a request line it refuses). The fields go to an array on the stack; a
+/// head with more than `FIRST_SLOTS` of them is parsed again into the field array kept
+/// in `scratch`, recycled so that it is allocated once. Without `keep`, only what frames
+/// the body is read out of the head.
 fn parse_head(
     role: Role,
     buf: &Bytes,
@@ -406,18 +407,16 @@ fn parse_head(
     keep: bool,
     scratch: &mut Vec<httparse::Header<'static>>,
 ) -> Parsed {
+    let mut first = [httparse::EMPTY_HEADER; FIRST_SLOTS];
+    let slots = max_headers.min(FIRST_SLOTS);
+    let attempt = parse_head_with(role, buf, keep, first.get_mut(..slots).unwrap_or_default());
+    if !matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) || slots >= max_headers {
+        return attempt;
+    }
     let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
-    let mut slots = max_headers.min(FIRST_SLOTS);
-    let result = loop {
-        fields.clear();
-        fields.resize(slots, httparse::EMPTY_HEADER);
-        let attempt = parse_head_with(role, buf, keep, &mut fields);
-        if matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) && slots < max_headers {
-            slots = max_headers;
-            continue;
-        }
-        break attempt;
-    };
+    fields.clear();
+    fields.resize(max_headers, httparse::EMPTY_HEADER);
+    let result = parse_head_with(role, buf, keep, &mut fields);
     fields.clear();
     // An empty vector collected in place keeps its allocation for the next head.
     *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
@@ -726,6 +725,7 @@ impl MessageParser {
     /// Feeds the stretch of the stream that starts at `offset`. Stretches must come in
     /// offset order; a jump is a gap and a stretch overlapping what was already fed is
     /// trimmed.
+    #[inline]
     pub fn push(
         &mut self,
         offset: u64,
@@ -754,6 +754,19 @@ impl MessageParser {
                 return;
             }
         }
+        self.push_stretch(offset, data, ts, stats, out);
+    }
+
+    /// [`push`](MessageParser::push) in general: gaps, overlaps, heads, and every step
+    /// of the state machine.
+    fn push_stretch(
+        &mut self,
+        offset: u64,
+        data: &Bytes,
+        ts: Timestamp,
+        stats: &mut ParserStats,
+        out: &mut Vec<ParserOutput>,
+    ) {
         if self.state == State::Done {
             return;
         }
@@ -1169,6 +1182,7 @@ impl MessageParser {
     }
 
     /// Adds `len` body bytes at `data[pos..]`, keeping what fits under `max_body`.
+    #[inline]
     fn body_bytes(&mut self, data: &Bytes, pos: usize, len: usize) {
         let Some(current) = self.current.as_mut() else { return };
         current.t_end = current.t_end.max(self.ts);

@@ -157,11 +157,13 @@ impl HttpSession {
     }
 
     /// Whether the session will never produce anything more (its data can be ignored).
+    #[inline]
     pub fn is_inert(&self) -> bool {
         matches!(self.phase, Phase::NotHttp | Phase::Upgraded)
     }
 
     /// Which parser reads what `from` sends (0: requests, 1: responses).
+    #[inline]
     fn side(&mut self, from: Endpoint) -> usize {
         if self.client == Some(from) {
             0
@@ -177,6 +179,7 @@ impl HttpSession {
     }
 
     /// A stretch of in-order bytes from `from`.
+    #[inline]
     pub fn data(
         &mut self,
         from: Endpoint,
@@ -306,6 +309,7 @@ impl HttpSession {
         self.feed(this_side, offset, data, ts, shared, emitted);
     }
 
+    #[inline]
     fn feed(
         &mut self,
         side: usize,
