@@ -101,6 +101,20 @@ impl HttpAnalyzer {
         Ok(Box::new(HttpAnalyzer::new(limits, verbose)))
     }
 
+    /// A direction or a session ended (kept out of the per-`tcp_data` path).
+    #[inline(never)]
+    fn on_end(&mut self, event: &dyn AnyEvent) {
+        if let Some(end) = event.downcast_ref::<TcpStreamEnd>() {
+            if let Some(session) = self.sessions.get_mut(&end.session) {
+                session.stream_end(end.from, &mut self.shared, &mut self.emitted);
+            }
+        } else if let Some(end) = event.downcast_ref::<TcpSessionEnd>() {
+            if let Some(mut session) = self.sessions.remove(&end.session) {
+                session.session_end(&mut self.shared, &mut self.emitted);
+            }
+        }
+    }
+
     #[inline]
     fn flush(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         if self.emitted.is_empty() {
@@ -171,6 +185,8 @@ impl Sessions {
     }
 
     /// Finds a session that is not at hand, and keeps it at hand.
+    #[cold]
+    #[inline(never)]
     fn look_up(&mut self, id: &SessionId, at: usize) -> Option<usize> {
         let slot = *self.index.get(id)?;
         if let Some(entry) = self.recent.get_mut(at) {
@@ -195,6 +211,8 @@ impl Sessions {
     }
 
     /// Starts a session, in a free slot if there is one; returns its slot.
+    #[cold]
+    #[inline(never)]
     fn insert(&mut self, id: &SessionId) -> usize {
         let session = Some(HttpSession::new(id.clone()));
         let slot = match self.free.pop() {
@@ -305,19 +323,12 @@ impl Listener for HttpAnalyzer {
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
-            let Some(session) = self.sessions.get_or_insert(&data.session) else { return Ok(()) };
-            if session.is_inert() {
-                return Ok(());
+            // Sessions that are not (or no longer) HTTP ignore their data.
+            if let Some(session) = self.sessions.get_or_insert(&data.session) {
+                session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
             }
-            session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
-        } else if let Some(end) = event.downcast_ref::<TcpStreamEnd>() {
-            if let Some(session) = self.sessions.get_mut(&end.session) {
-                session.stream_end(end.from, &mut self.shared, &mut self.emitted);
-            }
-        } else if let Some(end) = event.downcast_ref::<TcpSessionEnd>() {
-            if let Some(mut session) = self.sessions.remove(&end.session) {
-                session.session_end(&mut self.shared, &mut self.emitted);
-            }
+        } else {
+            self.on_end(event);
         }
         self.flush(ctx)
     }

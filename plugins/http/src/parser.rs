@@ -824,6 +824,8 @@ impl MessageParser {
     }
 
     /// Handles a gap of `len` bytes before the next stretch.
+    #[cold]
+    #[inline(never)]
     fn gap(&mut self, len: u64, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
         stats.gap_bytes = stats.gap_bytes.saturating_add(len);
         let expected = self.next_offset.unwrap_or(0);
@@ -863,6 +865,8 @@ impl MessageParser {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn lose_sync(&mut self, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
         stats.resyncs += 1;
         if self.role == Role::Response {
@@ -1070,6 +1074,8 @@ impl MessageParser {
 
     /// Refuses a head longer than `max_header_bytes`: `consumed` bytes of the stretch
     /// from `pos` are skipped and the parser looks for the next message start.
+    #[cold]
+    #[inline(never)]
     fn head_too_long(
         &mut self,
         consumed: usize,
@@ -1086,6 +1092,8 @@ impl MessageParser {
 
     /// A head of `len` bytes was refused: it is skipped and the parser looks for the
     /// next message start right after it.
+    #[cold]
+    #[inline(never)]
     fn head_failed(&mut self, error: HeadError, len: usize, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
         match error {
             HeadError::TooMany => stats.too_many_headers += 1,
@@ -1303,11 +1311,15 @@ impl MessageParser {
     }
 
     /// A chunked body went wrong: report the message cut short and look for the next start.
+    #[cold]
+    #[inline(never)]
     fn fail_body(&mut self, at: u64, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
         self.complete(at, false, stats, out);
         self.lose_sync(stats, out);
     }
 
+    #[cold]
+    #[inline(never)]
     fn step_resync(&mut self, line_start: bool, base: u64, data: &Bytes, pos: usize, stats: &mut ParserStats) -> usize {
         let rest = data.get(pos..).unwrap_or_default();
         let mut candidate = if line_start { Some(0) } else { rest.iter().position(|b| *b == b'\n').map(|n| n + 1) };
@@ -1443,6 +1455,8 @@ fn parse_trailers(section: &Bytes, max_headers: usize, scratch: &mut Vec<httpars
 }
 
 /// Undoes the body's content coding into `body.decoded` (bounded by `max_body`).
+#[cold]
+#[inline(never)]
 fn decode_body(headers: &[Header], body: &mut Body, max_body: u64, stats: &mut ParserStats) {
     use std::io::Read as _;
     let Some(encoding) = find_header(headers, "content-encoding") else { return };

@@ -157,7 +157,7 @@ impl HttpSession {
     }
 
     /// Whether the session will never produce anything more (its data can be ignored).
-    #[inline]
+    #[cfg(test)]
     pub fn is_inert(&self) -> bool {
         matches!(self.phase, Phase::NotHttp | Phase::Upgraded)
     }
@@ -199,6 +199,8 @@ impl HttpSession {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn detect(
         &mut self,
         from: Endpoint,
