@@ -133,45 +133,49 @@ pub(crate) enum StartCheck {
     NeedMore,
 }
 
-const KNOWN_METHODS: &[&[u8]] = &[
-    b"GET",
-    b"POST",
-    b"HEAD",
-    b"PUT",
-    b"DELETE",
-    b"OPTIONS",
-    b"TRACE",
-    b"CONNECT",
-    b"PATCH",
-    b"PROPFIND",
-    b"PROPPATCH",
-    b"MKCOL",
-    b"COPY",
-    b"MOVE",
-    b"LOCK",
-    b"UNLOCK",
-    b"SEARCH",
-    b"REPORT",
-    b"MKACTIVITY",
-    b"CHECKOUT",
-    b"MERGE",
-    b"NOTIFY",
-    b"SUBSCRIBE",
-    b"UNSUBSCRIBE",
-    b"M-SEARCH",
-    b"PURGE",
-    b"LINK",
-    b"UNLINK",
-    b"POLL",
-    b"BCOPY",
-    b"BDELETE",
-    b"BMOVE",
-    b"BPROPFIND",
-    b"BPROPPATCH",
-    b"VERSION-CONTROL",
-    b"RPC_IN_DATA",
-    b"RPC_OUT_DATA",
-];
+/// Whether `token` is one of the well-known methods.
+fn is_known_method(token: &[u8]) -> bool {
+    matches!(
+        token,
+        b"GET"
+            | b"POST"
+            | b"HEAD"
+            | b"PUT"
+            | b"DELETE"
+            | b"OPTIONS"
+            | b"TRACE"
+            | b"CONNECT"
+            | b"PATCH"
+            | b"PROPFIND"
+            | b"PROPPATCH"
+            | b"MKCOL"
+            | b"COPY"
+            | b"MOVE"
+            | b"LOCK"
+            | b"UNLOCK"
+            | b"SEARCH"
+            | b"REPORT"
+            | b"MKACTIVITY"
+            | b"CHECKOUT"
+            | b"MERGE"
+            | b"NOTIFY"
+            | b"SUBSCRIBE"
+            | b"UNSUBSCRIBE"
+            | b"M-SEARCH"
+            | b"PURGE"
+            | b"LINK"
+            | b"UNLINK"
+            | b"POLL"
+            | b"BCOPY"
+            | b"BDELETE"
+            | b"BMOVE"
+            | b"BPROPFIND"
+            | b"BPROPPATCH"
+            | b"VERSION-CONTROL"
+            | b"RPC_IN_DATA"
+            | b"RPC_OUT_DATA"
+    )
+}
 
 /// The longest method token accepted at a message start.
 const MAX_METHOD: usize = 24;
@@ -204,7 +208,7 @@ pub(crate) fn start_check(role: Role, bytes: &[u8]) -> StartCheck {
             }
             let Some(&after) = bytes.get(token_len) else { return StartCheck::NeedMore };
             let token = bytes.get(..token_len).unwrap_or_default();
-            let known = KNOWN_METHODS.contains(&token);
+            let known = is_known_method(token);
             if known && (after == b'\r' || after == b'\n') {
                 // A bare method line, which Wireshark still shows as a request.
                 return StartCheck::Valid;
