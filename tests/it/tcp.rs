@@ -193,6 +193,32 @@ fn tcp_late_packet_after_close_opens_no_phantom_session() {
 }
 
 #[test]
+fn tcp_closed_session_is_remembered_for_its_linger_time_only() {
+    let mut f = flow().clock(at(1_000), 1_000);
+    f.handshake().send(Side::Client, b"data").close();
+    // The data segment again, alone, at `secs`.
+    let again = |secs| {
+        let mut late = f.clone().clock(at(secs), 1_000);
+        late.duplicate(3);
+        for _ in 0..f.frames().len() {
+            late.drop_frame(0);
+        }
+        late
+    };
+    let soon = again(1_010);
+    let much_later = again(1_100);
+    let run = run_flows(&[&f, &soon, &much_later], tcp("TCP,linger=30"), Recorder::tcp());
+    let lines = run.lines.get();
+    // 10 s after the close the tombstone takes the copy as a late packet; 100 s after,
+    // it is forgotten (so the table does not grow with the capture), and the bytes open
+    // the pair's next session, whose id still counts the first one.
+    let starts: Vec<&String> = lines.iter().filter(|l| l.starts_with("tcp_session_start")).collect();
+    assert_eq!(starts, [&format!("tcp_session_start {KEY}"), &format!("tcp_session_start {KEY}#2")]);
+    assert_eq!(run.summary.count("tcp_late_packets"), 1);
+    assert_eq!(run.summary.count("tcp_sessions"), 2);
+}
+
+#[test]
 fn tcp_data_after_an_ignored_reset_continues_as_the_next_session() {
     // The peer ignored the reset (an RST with a bad signature, an evasion attempt):
     // the connection goes on, and so does the reassembly, as a new session.

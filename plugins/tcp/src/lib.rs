@@ -52,10 +52,13 @@
 //!
 //! Session ids are the original's socket-pair key (`ip:port-ip:port`, sorted as
 //! strings), `key#2`, `key#3`, ... for later sessions after a port reuse. A closed
-//! session stays in the table as a tombstone for `idle_timeout`, so its late packets
-//! open no phantom session (their `tcp_packet` has no session) and a reuse gets the
-//! next id; the generations of pairs that left the table (evicted, or closed long ago)
-//! are remembered too, up to `max_sessions` of them, so ids stay unique. A connection
+//! session stays in the table as a small tombstone for `linger` seconds of capture
+//! time, so its late packets open no phantom session (their `tcp_packet` has no
+//! session) and a reuse gets the next id; after that its bytes would open a new
+//! (mid-stream) session. The generations of pairs that left the table (evicted, or
+//! closed long ago) are remembered too, 16 bytes each, up to `max_sessions` of them, so
+//! ids stay unique. So the table holds the live sessions plus those closed within the
+//! last `linger` seconds, however long the capture. A connection
 //! that visibly goes on after a reset its peer ignored (new bytes, or a SYN-ACK)
 //! continues as the pair's next session.
 //!
@@ -68,7 +71,9 @@
 //! - `max_session_size`: discard a session's packets once the payload bytes already
 //!   taken reach this size, so whole segments are kept up to the one that crosses it;
 //!   discarded bytes are counted (`tcp_bytes_discarded`), not reported as holes.
-//! - `idle_timeout` (default 300 s of capture time), `max_monologue` (default 64 MiB),
+//! - `idle_timeout` (default 300 s of capture time), `linger` (how long a closed
+//!   session is remembered, default 30 s of capture time: late retransmissions come
+//!   within a few retransmission timeouts), `max_monologue` (default 64 MiB),
 //!   `max_session_buffer` (out-of-order bytes per session, default 8 MiB),
 //!   `max_buffer` (all sessions, default 256 MiB), `max_sessions` (default 500,000;
 //!   the oldest idle session is evicted past it).

@@ -62,6 +62,12 @@ pub const TCP_OPTIONS: &[OptionSpec] = &[
         help: "end a session after this much capture time without a packet",
     },
     OptionSpec {
+        name: "linger",
+        kind: OptionKind::Seconds,
+        default: Some("30"),
+        help: "remember a closed session this much capture time, so its late packets open none",
+    },
+    OptionSpec {
         name: "max_monologue",
         kind: OptionKind::Size,
         default: Some("64M"),
@@ -100,6 +106,8 @@ pub struct TcpOptions {
     pub limits: SessionLimits,
     /// Idle timeout in capture-time nanoseconds.
     pub idle_timeout_nanos: u64,
+    /// How long a closed session is remembered, in capture-time nanoseconds.
+    pub linger_nanos: u64,
     /// Out-of-order bytes all sessions may buffer together.
     pub max_buffer: u64,
     /// Sessions (and recently closed ones) tracked at once.
@@ -114,6 +122,7 @@ impl Default for TcpOptions {
             dump: None,
             limits: SessionLimits::default(),
             idle_timeout_nanos: 300_000_000_000,
+            linger_nanos: 30_000_000_000,
             max_buffer: 256 << 20,
             max_sessions: 500_000,
         }
@@ -125,6 +134,7 @@ impl TcpOptions {
     pub fn from_config(cfg: &Config) -> Result<TcpOptions, ConfigError> {
         let defaults = TcpOptions::default();
         let idle = cfg.seconds("idle_timeout")?.unwrap_or(300.0);
+        let linger = cfg.seconds("linger")?.unwrap_or(30.0);
         let max_monologue = cfg.u64("max_monologue")?.unwrap_or(defaults.limits.max_monologue);
         if max_monologue == 0 {
             return Err(cfg.invalid("max_monologue must be at least 1 byte"));
@@ -145,6 +155,7 @@ impl TcpOptions {
             // Seconds to nanoseconds; the float is non-negative and finite (checked by
             // the parser) and the cast saturates.
             idle_timeout_nanos: (idle * 1e9) as u64,
+            linger_nanos: (linger * 1e9) as u64,
             max_buffer: cfg.u64("max_buffer")?.unwrap_or(defaults.max_buffer),
             max_sessions: usize::try_from(max_sessions).unwrap_or(usize::MAX),
         })
@@ -184,18 +195,28 @@ impl Totals {
 /// A slot of the session table: a live session, or the tombstone of a closed one that
 /// absorbs late packets and remembers the pair's generation for the next id.
 #[derive(Debug)]
+///
+/// A tombstone is small (its bucket is about 100 bytes, nothing on the heap), because
+/// the table holds every session closed within the last `linger` seconds.
 struct Entry {
     serial: u64,
-    id: SessionId,
     generation: u32,
-    session: Option<Box<TcpSession>>,
+    live: Option<Box<Live>>,
     last_seen: Timestamp,
     /// Capture time of its latest place in the recency queue.
     queued_at: Timestamp,
     /// What a tombstone remembers of its session.
     tomb: Tomb,
+}
+
+/// What only a live session needs.
+#[derive(Debug)]
+struct Live {
+    session: TcpSession,
+    id: SessionId,
     /// Trace bits for this session (the `k` option adds every bit).
     verbosity: u64,
+    /// Its out-of-order bytes, as last added to the global count.
     buffered: u64,
 }
 
@@ -275,14 +296,15 @@ struct Tomb {
     /// It never started, or a reset ended it: a peer may have ignored that reset (an
     /// RST with a bad signature, an evasion attempt), so the connection can go on.
     reopenable: bool,
-    /// Each endpoint and the sequence number after the last byte it was seen sending.
-    ends: [(Option<Endpoint>, Option<SeqNumber>); 2],
+    /// The sequence number after the last byte each endpoint was seen sending, the
+    /// pair's lower endpoint first.
+    ends: [Option<SeqNumber>; 2],
 }
 
 impl Tomb {
     /// Whether `segment` shows the connection going on past the session's end: a
     /// SYN-ACK, or bytes beyond what its sender had sent.
-    fn continues(&self, segment: &Segment<'_>) -> bool {
+    fn continues(&self, pair: &SocketPair, segment: &Segment<'_>) -> bool {
         if !self.reopenable {
             return false;
         }
@@ -293,15 +315,17 @@ impl Tomb {
             return false;
         }
         let end = segment.seq.add_u64(segment.claimed_len());
-        match self.ends.iter().find(|(endpoint, _)| *endpoint == Some(segment.src)) {
-            Some((_, Some(next))) => end.distance(*next) > 0,
+        let sender = usize::from(segment.src != pair.endpoints().0);
+        match self.ends.get(sender) {
+            Some(Some(next)) => end.distance(*next) > 0,
             _ => true,
         }
     }
 }
 
-/// A place in the recency queue (idle timeout and eviction), in capture-time order;
-/// stale when the pair's entry has another serial or was queued again since.
+/// A place in the recency queue (idle timeout and eviction) or in the tombstone queue
+/// (linger), in capture-time order; stale when the pair's entry has another serial, or
+/// (recency) was queued again since or has closed.
 #[derive(Debug, Clone, Copy)]
 struct Recency {
     pair: SocketPair,
@@ -351,7 +375,10 @@ impl Default for Wanted {
 pub struct TcpReassembler {
     options: TcpOptions,
     sessions: HashMap<SocketPair, Entry, PairHashBuilder>,
+    /// Live sessions by latest activity.
     recency: VecDeque<Recency>,
+    /// Closed sessions (tombstones) by closing time.
+    tombs: VecDeque<Recency>,
     next_serial: u64,
     outcome: SegmentOutcome,
     side_actions: Vec<Action>,
@@ -359,9 +386,10 @@ pub struct TcpReassembler {
     totals: Totals,
     teardown: Option<VecDeque<SocketPair>>,
     /// Generations of pairs whose entries left the table (evicted, or tombstones past
-    /// their time), so a later session on the pair still gets a new id. Cleared when it
-    /// reaches `max_sessions` entries, which bounds its memory.
-    forgotten: HashMap<SocketPair, u32, PairHashBuilder>,
+    /// their time), so a later session on the pair still gets a new id; keyed by the
+    /// pair's 64-bit stable hash, 16 bytes a pair. Cleared when it reaches
+    /// `max_sessions` entries, which bounds its memory.
+    forgotten: HashMap<u64, u32, PairHashBuilder>,
     /// Events nobody subscribed to are not built.
     wanted: Wanted,
 }
@@ -379,6 +407,7 @@ impl TcpReassembler {
             options,
             sessions: HashMap::with_hasher(PairHashBuilder::new()),
             recency: VecDeque::new(),
+            tombs: VecDeque::new(),
             next_serial: 0,
             outcome: SegmentOutcome::default(),
             side_actions: Vec::new(),
@@ -425,36 +454,40 @@ impl TcpReassembler {
         };
         *next_serial += 1;
         recency.push_back(Recency { pair, serial: *next_serial, seen: now });
-        let mut session = Box::new(TcpSession::new(segment, options.limits));
+        let mut session = TcpSession::new(segment, options.limits);
         // Monologue bytes are kept only for someone who reads them: a subscriber, the
         // dump files or the monologue trace.
         session.keep_monologue_data(wanted.monologue || options.dump.is_some() || verbosity & TRACE_MONOLOGUES != 0);
         Entry {
             serial: *next_serial,
-            id,
             generation,
-            session: Some(session),
+            live: Some(Box::new(Live { session, id, verbosity, buffered: 0 })),
             last_seen: segment.ts,
             queued_at: now,
             tomb: Tomb::default(),
-            verbosity,
-            buffered: 0,
         }
     }
 
-    /// Turns a live entry into a tombstone, keeping its counts.
-    fn bury(totals: &mut Totals, buffered_total: &mut u64, entry: &mut Entry) {
-        if let Some(session) = entry.session.take() {
-            totals.absorb(&session);
-            entry.tomb = Tomb {
-                reopenable: !session.started() || session.end_reason() == Some(EndReason::Rst),
-                ends: [
-                    (Some(session.client()), session.next_seq(Direction::ClientToServer)),
-                    (Some(session.server()), session.next_seq(Direction::ServerToClient)),
-                ],
-            };
-            *buffered_total = buffered_total.saturating_sub(entry.buffered);
-            entry.buffered = 0;
+    /// Turns a live entry into a tombstone, keeping its counts, and queues it to be
+    /// forgotten after the linger time.
+    fn bury(
+        totals: &mut Totals,
+        buffered_total: &mut u64,
+        tombs: &mut VecDeque<Recency>,
+        entry: &mut Entry,
+        now: Timestamp,
+    ) {
+        if let Some(live) = entry.live.take() {
+            let session = &live.session;
+            let pair = SocketPair::new(session.client(), session.server());
+            tombs.push_back(Recency { pair, serial: entry.serial, seen: now });
+            totals.absorb(session);
+            let mut ends = [session.next_seq(Direction::ClientToServer), session.next_seq(Direction::ServerToClient)];
+            if session.client() != pair.endpoints().0 {
+                ends.swap(0, 1);
+            }
+            entry.tomb = Tomb { reopenable: !session.started() || session.end_reason() == Some(EndReason::Rst), ends };
+            *buffered_total = buffered_total.saturating_sub(live.buffered);
         }
     }
 
@@ -611,11 +644,11 @@ impl TcpReassembler {
         let now = ctx.now();
         let mut actions = std::mem::take(&mut self.side_actions);
         let info = match self.sessions.get_mut(&pair) {
-            Some(entry) => match entry.session.as_mut() {
-                Some(session) => {
-                    session.end(reason, now, &mut actions);
-                    let info = Self::info(&entry.id, entry.verbosity, session, pair);
-                    Self::bury(&mut self.totals, &mut self.buffered_total, entry);
+            Some(entry) => match entry.live.as_mut() {
+                Some(live) => {
+                    live.session.end(reason, now, &mut actions);
+                    let info = Self::info(&live.id, live.verbosity, &live.session, pair);
+                    Self::bury(&mut self.totals, &mut self.buffered_total, &mut self.tombs, entry, now);
                     Some(info)
                 }
                 None => None,
@@ -643,17 +676,42 @@ impl TcpReassembler {
             if self.forgotten.len() >= self.options.max_sessions {
                 self.forgotten.clear();
             }
-            self.forgotten.insert(pair, entry.generation);
+            self.forgotten.insert(pair.stable_hash(), entry.generation);
         }
     }
 
-    /// Ends sessions idle for longer than the timeout (at most [`TIMEOUTS_PER_TICK`]) and
-    /// forgets old tombstones. Runs on the clock's ticks, once per second of capture
-    /// time, so timeouts happen at the same capture times however a run is sharded. The
-    /// queue is in capture-time order, and a session's latest activity is less than one
-    /// step after its latest place in it.
+    /// Whether `item` still stands for the live session it queued.
+    fn is_current(&self, item: &Recency) -> bool {
+        self.sessions
+            .get(&item.pair)
+            .is_some_and(|entry| entry.serial == item.serial && entry.queued_at == item.seen && entry.live.is_some())
+    }
+
+    /// Forgets `item`'s tombstone if the pair still holds that one.
+    fn forget_tomb(&mut self, item: &Recency) {
+        let current =
+            self.sessions.get(&item.pair).is_some_and(|entry| entry.serial == item.serial && entry.live.is_none());
+        if current {
+            self.forget(item.pair);
+        }
+    }
+
+    /// Forgets tombstones past their linger time, ends sessions idle for longer than the
+    /// timeout (at most [`TIMEOUTS_PER_TICK`]), and drops stale places from the recency
+    /// queue once they outnumber the sessions, so that neither queue grows with the
+    /// length of the capture. Runs on the clock's ticks, once per second of capture
+    /// time, so all this happens at the same capture times however a run is sharded.
+    /// The queues are in capture-time order, and a session's latest activity is less
+    /// than one step after its latest place in the recency queue.
     fn sweep(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         let now = ctx.now();
+        while let Some(front) = self.tombs.front().copied() {
+            if now.since(front.seen).as_nanos() <= self.options.linger_nanos {
+                break;
+            }
+            self.tombs.pop_front();
+            self.forget_tomb(&front);
+        }
         let horizon = self.options.idle_timeout_nanos.saturating_add(self.recency_step());
         let mut result = Ok(());
         let mut ended = 0;
@@ -663,41 +721,39 @@ impl TcpReassembler {
                 break;
             }
             self.recency.pop_front();
-            let Some(entry) = self.sessions.get_mut(&front.pair) else { continue };
-            if entry.serial != front.serial || entry.queued_at != front.seen {
+            if !self.is_current(&front) {
                 continue;
             }
-            if entry.session.is_some() {
-                self.totals.timed_out += 1;
-                ended += 1;
-                // The tombstone stays for one more timeout, for late packets.
-                entry.queued_at = now;
-                self.recency.push_back(Recency { seen: now, ..front });
-                if let Err(err) = self.end_session(ctx, front.pair, EndReason::Timeout) {
-                    result = Err(err);
-                }
-            } else {
-                self.forget(front.pair);
+            self.totals.timed_out += 1;
+            ended += 1;
+            if let Err(err) = self.end_session(ctx, front.pair, EndReason::Timeout) {
+                result = Err(err);
             }
+        }
+        if self.recency.len() > 2 * self.sessions.len() + 1024 {
+            let mut recency = std::mem::take(&mut self.recency);
+            recency.retain(|item| self.is_current(item));
+            self.recency = recency;
         }
         result
     }
 
-    /// Evicts the least recently active sessions (tombstones included) until the table
-    /// respects its cap.
+    /// Makes room until the table respects its cap: forgets the oldest tombstones
+    /// first, then evicts the least recently active sessions.
     fn enforce_cap(&mut self, ctx: &mut Context<'_>, keep: SocketPair) -> ListenerResult {
         let mut result = Ok(());
         while self.sessions.len() > self.options.max_sessions {
-            let Some(front) = self.recency.pop_front() else { break };
-            let Some(entry) = self.sessions.get_mut(&front.pair) else { continue };
-            if entry.serial != front.serial || entry.queued_at != front.seen || front.pair == keep {
+            if let Some(front) = self.tombs.pop_front() {
+                self.forget_tomb(&front);
                 continue;
             }
-            if entry.session.is_some() {
-                self.totals.evicted += 1;
-                if let Err(err) = self.end_session(ctx, front.pair, EndReason::Evicted) {
-                    result = Err(err);
-                }
+            let Some(front) = self.recency.pop_front() else { break };
+            if front.pair == keep || !self.is_current(&front) {
+                continue;
+            }
+            self.totals.evicted += 1;
+            if let Err(err) = self.end_session(ctx, front.pair, EndReason::Evicted) {
+                result = Err(err);
             }
             self.forget(front.pair);
         }
@@ -715,19 +771,10 @@ impl TcpReassembler {
         let mut side_info = None;
         let mut info = None;
         let mut opened = false;
-        let mut packet_event = TcpPacket {
-            session: None,
-            number: segment.packet,
-            ts: segment.ts,
-            from: segment.src,
-            to: segment.dst,
-            flags: segment.flags,
-            seq: segment.seq.0,
-            ack: segment.ack.map_or(0, |a| a.0),
-            len: u32::try_from(segment.payload.len()).unwrap_or(u32::MAX),
-            class: PacketClass::NonData,
-            state: SessionState::Closed,
-        };
+        // The packet's annotation; its event is built only for a subscriber or a trace.
+        let mut packet_session = None;
+        let mut class = PacketClass::NonData;
+        let mut state = SessionState::Closed;
         let mut verbosity = self.options.verbosity;
         {
             let TcpReassembler {
@@ -737,6 +784,7 @@ impl TcpReassembler {
                 next_serial,
                 buffered_total,
                 totals,
+                tombs,
                 forgotten,
                 wanted,
                 ..
@@ -749,7 +797,8 @@ impl TcpReassembler {
                     let entry = occupied.into_mut();
                     // The pair's session may end here: idle too long, or replaced by a
                     // new connection (port reuse).
-                    if let Some(session) = entry.session.as_mut() {
+                    if let Some(live) = entry.live.as_mut() {
+                        let Live { session, id, verbosity, .. } = &mut **live;
                         let idle = now.since(session.last_seen()).as_nanos() > timeout;
                         let reused = pure_syn
                             && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
@@ -770,16 +819,16 @@ impl TcpReassembler {
                         };
                         if let Some(reason) = end {
                             session.end(reason, now, &mut side);
-                            side_info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                            side_info = Some(Self::info(id, *verbosity, session, pair));
                             if reason == EndReason::Timeout {
                                 totals.timed_out += 1;
                             }
-                            Self::bury(totals, buffered_total, entry);
+                            Self::bury(totals, buffered_total, tombs, entry, now);
                         }
                     }
-                    if entry.session.is_none() {
+                    if entry.live.is_none() {
                         let expired = now.since(entry.last_seen).as_nanos() > timeout;
-                        if pure_syn || entry.tomb.continues(segment) || (expired && opens_session) {
+                        if pure_syn || entry.tomb.continues(&pair, segment) || (expired && opens_session) {
                             let generation = entry.generation.saturating_add(1);
                             *entry =
                                 Self::new_entry(options, *wanted, next_serial, recency, pair, generation, segment, now);
@@ -791,7 +840,7 @@ impl TcpReassembler {
                 hash_map::Entry::Vacant(vacant) => {
                     if opens_session {
                         opened = true;
-                        let generation = forgotten.remove(&pair).map_or(1, |g| g.saturating_add(1));
+                        let generation = forgotten.remove(&pair.stable_hash()).map_or(1, |g| g.saturating_add(1));
                         Some(vacant.insert(Self::new_entry(
                             options,
                             *wanted,
@@ -813,31 +862,31 @@ impl TcpReassembler {
                         entry.queued_at = now;
                         recency.push_back(Recency { pair, serial: entry.serial, seen: now });
                     }
-                    match entry.session.as_mut() {
-                        Some(session) => {
+                    match entry.live.as_deref_mut() {
+                        Some(Live { session, id, verbosity: session_verbosity, buffered: session_buffered }) => {
                             session.push(segment, &mut outcome);
                             entry.last_seen = entry.last_seen.max(segment.ts);
-                            if wanted.packet || entry.verbosity & TRACE_PACKETS != 0 {
-                                packet_event.session = Some(entry.id.clone());
+                            if wanted.packet || *session_verbosity & TRACE_PACKETS != 0 {
+                                packet_session = Some(id.clone());
                             }
-                            packet_event.class = outcome.class.unwrap_or(PacketClass::NonData);
-                            packet_event.state = outcome.state.unwrap_or(SessionState::Closed);
-                            verbosity = entry.verbosity;
+                            class = outcome.class.unwrap_or(PacketClass::NonData);
+                            state = outcome.state.unwrap_or(SessionState::Closed);
+                            verbosity = *session_verbosity;
                             let buffered = session.buffered_bytes();
-                            *buffered_total = buffered_total.saturating_sub(entry.buffered).saturating_add(buffered);
-                            entry.buffered = buffered;
+                            *buffered_total = buffered_total.saturating_sub(*session_buffered).saturating_add(buffered);
+                            *session_buffered = buffered;
                             if *buffered_total > options.max_buffer {
                                 // The global cap: this session declares its holes now.
                                 session.flush_buffers(now, &mut outcome.actions);
-                                *buffered_total = buffered_total.saturating_sub(entry.buffered);
-                                entry.buffered = session.buffered_bytes();
-                                *buffered_total = buffered_total.saturating_add(entry.buffered);
+                                *buffered_total = buffered_total.saturating_sub(*session_buffered);
+                                *session_buffered = session.buffered_bytes();
+                                *buffered_total = buffered_total.saturating_add(*session_buffered);
                             }
                             if !outcome.actions.is_empty() {
-                                info = Some(Self::info(&entry.id, entry.verbosity, session, pair));
+                                info = Some(Self::info(id, *session_verbosity, session, pair));
                             }
                             if session.end_reason().is_some() {
-                                Self::bury(totals, buffered_total, entry);
+                                Self::bury(totals, buffered_total, tombs, entry, now);
                             }
                         }
                         None => {
@@ -851,13 +900,29 @@ impl TcpReassembler {
         }
 
         let mut first_error = None;
-        if verbosity & TRACE_PACKETS != 0 {
-            if let Err(err) = Self::trace_packet(ctx, &packet_event) {
-                first_error.get_or_insert(err);
+        let traced = verbosity & TRACE_PACKETS != 0;
+        if traced || self.wanted.packet {
+            let packet_event = TcpPacket {
+                session: packet_session,
+                number: segment.packet,
+                ts: segment.ts,
+                from: segment.src,
+                to: segment.dst,
+                flags: segment.flags,
+                seq: segment.seq.0,
+                ack: segment.ack.map_or(0, |a| a.0),
+                len: u32::try_from(segment.payload.len()).unwrap_or(u32::MAX),
+                class,
+                state,
+            };
+            if traced {
+                if let Err(err) = Self::trace_packet(ctx, &packet_event) {
+                    first_error.get_or_insert(err);
+                }
             }
-        }
-        if self.wanted.packet {
-            ctx.emit(packet_event);
+            if self.wanted.packet {
+                ctx.emit(packet_event);
+            }
         }
         if let Some(side_info) = side_info {
             if let Err(err) = self.emit_actions(ctx, &side_info, &mut side) {
@@ -918,7 +983,7 @@ impl Listener for TcpReassembler {
     fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
         if self.teardown.is_none() {
             let mut open: Vec<(u64, SocketPair)> =
-                self.sessions.iter().filter(|(_, e)| e.session.is_some()).map(|(p, e)| (e.serial, *p)).collect();
+                self.sessions.iter().filter(|(_, e)| e.live.is_some()).map(|(p, e)| (e.serial, *p)).collect();
             open.sort_unstable_by_key(|(serial, _)| *serial);
             self.teardown = Some(open.into_iter().map(|(_, pair)| pair).collect());
         }
@@ -933,8 +998,8 @@ impl Listener for TcpReassembler {
     fn report(&self, summary: &mut Summary) {
         let mut totals = self.totals;
         for entry in self.sessions.values() {
-            if let Some(session) = &entry.session {
-                totals.absorb(session);
+            if let Some(live) = &entry.live {
+                totals.absorb(&live.session);
             }
         }
         summary.add("tcp_sessions", totals.sessions);
