@@ -767,6 +767,7 @@ impl TcpSession {
     }
 
     fn emit_monologue(&mut self, x: usize, actions: &mut Vec<Action>) {
+        self.halves[x].assembler.release_arena();
         self.halves[x].monologue_len = 0;
         self.halves[x].monologue_last_packet = None;
         if let Some(mut monologue) = self.halves[x].monologue.take() {

@@ -17,8 +17,13 @@
 //!   must end) or [`StreamAssembler::flush_one_hole`] (a buffer cap). Bytes of a declared
 //!   hole that arrive afterwards are counted as late and dropped.
 //! - Payload is copied once, into a per-direction arena, and handed out as frozen
-//!   [`Bytes`] splits of it.
+//!   [`Bytes`] splits of it. Arena blocks are recycled: a direction whose block is full,
+//!   or whose monologue ended, leaves the block in a small per-thread pool, and a
+//!   direction needing a block takes one from there once nobody holds its bytes any
+//!   more. So in steady state a data packet costs no allocation, and only the
+//!   directions speaking now (not every open session) hold a block.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
@@ -37,6 +42,47 @@ const MIN_BLOCK: usize = 2 * 1024;
 const MAX_BLOCK: usize = 16 * 1024;
 /// Declared holes remembered to recognise their late bytes.
 const RECENT_GAPS: usize = 8;
+/// Arena blocks a thread keeps for reuse (at most 1 MiB of 16 KiB blocks)...
+const SPARE_BLOCKS: usize = 64;
+/// ... and how many of them a direction looks at for one whose bytes are all released.
+const SPARE_TRIES: usize = 4;
+
+thread_local! {
+    /// Arena blocks left by directions, oldest first; their bytes may still be held by
+    /// events' consumers, so each is reused only once it can be reclaimed whole.
+    static SPARE: RefCell<VecDeque<BytesMut>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// Leaves `block` for reuse (dropping the oldest spare past [`SPARE_BLOCKS`]). A
+/// thread being torn down just drops it.
+fn retire(block: BytesMut) {
+    let _ = SPARE.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() >= SPARE_BLOCKS {
+            spare.pop_front();
+        }
+        spare.push_back(block);
+    });
+}
+
+/// A spare block with room for `size` bytes whose earlier bytes nobody holds, if one of
+/// the oldest few is.
+fn reuse(size: usize) -> Option<BytesMut> {
+    SPARE
+        .try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            for _ in 0..SPARE_TRIES.min(spare.len()) {
+                let mut block = spare.pop_front()?;
+                if block.try_reclaim(size) {
+                    return Some(block);
+                }
+                spare.push_back(block);
+            }
+            None
+        })
+        .ok()
+        .flatten()
+}
 
 /// What a direction releases, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +150,8 @@ pub(crate) struct StreamAssembler {
     pending: VecDeque<Pending>,
     pending_bytes: u64,
     arena: BytesMut,
+    /// The arena is (a handle on) a block, not yet left for reuse.
+    holds_block: bool,
     block: usize,
     hold: bool,
     recent_gaps: [(u64, u64); RECENT_GAPS],
@@ -119,6 +167,7 @@ impl Default for StreamAssembler {
             pending: VecDeque::new(),
             pending_bytes: 0,
             arena: BytesMut::new(),
+            holds_block: false,
             block: MIN_BLOCK,
             hold: false,
             recent_gaps: [(0, 0); RECENT_GAPS],
@@ -411,11 +460,30 @@ impl StreamAssembler {
     /// Copies `bytes` into the arena and hands them out as a frozen split.
     fn copy(&mut self, bytes: &[u8]) -> Bytes {
         if self.arena.capacity() < bytes.len() {
-            self.arena.reserve(self.block.max(bytes.len()));
+            let size = self.block.max(bytes.len());
             self.block = self.block.saturating_mul(2).min(MAX_BLOCK);
+            let used = std::mem::replace(&mut self.arena, reuse(size).unwrap_or_else(|| BytesMut::with_capacity(size)));
+            if std::mem::replace(&mut self.holds_block, true) {
+                retire(used);
+            }
         }
         self.arena.extend_from_slice(bytes);
         self.arena.split().freeze()
+    }
+
+    /// Leaves the arena block for reuse: the direction will not write for a while (its
+    /// monologue ended), and its block's remaining room would sit idle meanwhile.
+    pub fn release_arena(&mut self) {
+        if std::mem::take(&mut self.holds_block) {
+            retire(std::mem::take(&mut self.arena));
+        }
+    }
+}
+
+impl Drop for StreamAssembler {
+    /// A direction that ends leaves its block for the next sessions.
+    fn drop(&mut self) {
+        self.release_arena();
     }
 }
 
