@@ -153,12 +153,14 @@ struct Sessions {
 }
 
 /// Sessions kept at hand (a power of two).
-const RECENT: usize = 16;
+const RECENT: usize = 64;
 
 /// Where `id` is kept among the recent sessions.
 fn recent_at(id: &SessionId) -> usize {
-    let address = id.as_str().as_ptr() as usize;
-    ((address >> 4) ^ (address >> 10)) & (RECENT - 1)
+    let address = id.as_str().as_ptr() as u64;
+    // The top bits of a multiplicative hash: allocations of one size lie at regular
+    // strides, which low address bits would map to few places.
+    (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT.trailing_zeros())) as usize
 }
 
 impl Default for Sessions {

@@ -291,8 +291,8 @@ enum StartLine {
 }
 
 impl Head {
-    fn new(line: StartLine, buf: &Bytes, fields: &[httparse::Header<'_>], keep: bool) -> Head {
-        let headers = if keep { own_headers(buf, fields) } else { Vec::new() };
+    fn new(line: StartLine, owner: &Bytes, fields: &[httparse::Header<'_>], keep: bool) -> Head {
+        let headers = if keep { own_headers(owner, fields) } else { Vec::new() };
         Head { line, headers, fields: BodyFields::read(fields) }
     }
 }
@@ -399,35 +399,43 @@ enum Section {
 /// `max_headers` slots.
 const FIRST_SLOTS: usize = 32;
 
-/// Parses the head at the start of `buf` with httparse (falling back to a lenient
-/// reading of a request line it refuses). The fields go to an array on the stack; a
+/// Parses the head at the start of `buf`, which lies in `owner` (kept fields share its
+/// bytes), with httparse (falling back to a lenient reading of a request line it
+/// refuses). The fields go to an array on the stack; a
 /// head with more than `FIRST_SLOTS` of them is parsed again into the field array kept
 /// in `scratch`, recycled so that it is allocated once. Without `keep`, only what frames
 /// the body is read out of the head.
 fn parse_head(
     role: Role,
-    buf: &Bytes,
+    buf: &[u8],
+    owner: &Bytes,
     max_headers: usize,
     keep: bool,
     scratch: &mut Vec<httparse::Header<'static>>,
 ) -> Parsed {
     let mut first = [httparse::EMPTY_HEADER; FIRST_SLOTS];
     let slots = max_headers.min(FIRST_SLOTS);
-    let attempt = parse_head_with(role, buf, keep, first.get_mut(..slots).unwrap_or_default());
+    let attempt = parse_head_with(role, buf, owner, keep, first.get_mut(..slots).unwrap_or_default());
     if !matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) || slots >= max_headers {
         return attempt;
     }
     let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
     fields.clear();
     fields.resize(max_headers, httparse::EMPTY_HEADER);
-    let result = parse_head_with(role, buf, keep, &mut fields);
+    let result = parse_head_with(role, buf, owner, keep, &mut fields);
     fields.clear();
     // An empty vector collected in place keeps its allocation for the next head.
     *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
     result
 }
 
-fn parse_head_with<'b>(role: Role, buf: &'b Bytes, keep: bool, fields: &mut [httparse::Header<'b>]) -> Parsed {
+fn parse_head_with<'b>(
+    role: Role,
+    buf: &'b [u8],
+    owner: &Bytes,
+    keep: bool,
+    fields: &mut [httparse::Header<'b>],
+) -> Parsed {
     let mut config = httparse::ParserConfig::default();
     config
         .allow_spaces_after_header_name_in_responses(true)
@@ -456,7 +464,7 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, keep: bool, fields: &mut [htt
                             is_head: method == "HEAD",
                             connect: method == "CONNECT",
                         };
-                        Ok(Parsed::Done(Head::new(line, buf, request.headers, keep), end))
+                        Ok(Parsed::Done(Head::new(line, owner, request.headers, keep), end))
                     }
                     Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
                     Err(httparse::Error::TooManyHeaders) => Err(true),
@@ -469,7 +477,7 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, keep: bool, fields: &mut [htt
                 Err(true) => failed(HeadError::TooMany),
                 _ => match head_end() {
                     None => Parsed::Partial,
-                    Some(end) => match lenient_request(buf, end, keep, fields) {
+                    Some(end) => match lenient_request(buf, owner, end, keep, fields) {
                         Some(parsed) => Parsed::Done(parsed, end),
                         None => Parsed::Failed(HeadError::Malformed, end),
                     },
@@ -485,7 +493,7 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, keep: bool, fields: &mut [htt
                         status: response.code.unwrap_or_default(),
                         reason: kept(response.reason.unwrap_or_default(), keep),
                     };
-                    Parsed::Done(Head::new(line, buf, response.headers, keep), end)
+                    Parsed::Done(Head::new(line, owner, response.headers, keep), end)
                 }
                 Ok(httparse::Status::Partial) => Parsed::Partial,
                 Err(httparse::Error::TooManyHeaders) => failed(HeadError::TooMany),
@@ -498,7 +506,13 @@ fn parse_head_with<'b>(role: Role, buf: &'b Bytes, keep: bool, fields: &mut [htt
 /// Reads a request head httparse refused, the way Wireshark still shows it: the first
 /// line split at spaces into method, target and version (either may be missing, as in
 /// an HTTP/0.9 `GET /` or a mangled `GET /HTTP/1.1`), then whatever header fields parse.
-fn lenient_request<'b>(head: &'b Bytes, end: usize, keep: bool, fields: &mut [httparse::Header<'b>]) -> Option<Head> {
+fn lenient_request<'b>(
+    head: &'b [u8],
+    owner: &Bytes,
+    end: usize,
+    keep: bool,
+    fields: &mut [httparse::Header<'b>],
+) -> Option<Head> {
     let region = head.get(..end)?;
     let line_end = region.iter().position(|b| *b == b'\n')?;
     let line = region.get(..line_end)?;
@@ -534,7 +548,7 @@ fn lenient_request<'b>(head: &'b Bytes, end: usize, keep: bool, fields: &mut [ht
         is_head: method == b"HEAD",
         connect: method == b"CONNECT",
     };
-    Some(Head::new(line, head, parsed, keep))
+    Some(Head::new(line, owner, parsed, keep))
 }
 
 fn own_headers(head: &Bytes, fields: &[httparse::Header<'_>]) -> Vec<Header> {
@@ -808,7 +822,7 @@ impl MessageParser {
                 self.head_buf.extend_from_slice(b"\r\n\r\n");
                 let head = Bytes::copy_from_slice(&self.head_buf);
                 self.head_buf.clear();
-                match parse_head(self.role, &head, self.limits.max_headers, self.keep, &mut self.scratch) {
+                match parse_head(self.role, &head, &head, self.limits.max_headers, self.keep, &mut self.scratch) {
                     Parsed::Done(parsed, end) => self.head_done(parsed, end, stats, out),
                     Parsed::Failed(error, end) => self.head_failed(error, end, stats, out),
                     Parsed::Partial => {}
@@ -992,8 +1006,7 @@ impl MessageParser {
             // The common case: the whole head lies in this stretch, parsed in place.
             self.head_start = base.saturating_add(pos as u64);
             self.head_ts = self.ts;
-            let window = data.slice(pos..);
-            match parse_head(self.role, &window, self.limits.max_headers, self.keep, &mut self.scratch) {
+            match parse_head(self.role, rest, data, self.limits.max_headers, self.keep, &mut self.scratch) {
                 Parsed::Done(_, end) | Parsed::Failed(_, end) if end > self.limits.max_header_bytes => {
                     // Skip the whole refused head; the next message may follow at once.
                     let next = self.head_too_long(end, pos, stats, out);
@@ -1019,7 +1032,7 @@ impl MessageParser {
         match self.read_section(data, pos, false) {
             Section::Ended { section, used } => {
                 let end = section.len();
-                match parse_head(self.role, &section, self.limits.max_headers, self.keep, &mut self.scratch) {
+                match parse_head(self.role, &section, &section, self.limits.max_headers, self.keep, &mut self.scratch) {
                     Parsed::Done(parsed, _) => self.head_done(parsed, end, stats, out),
                     Parsed::Failed(error, _) => self.head_failed(error, end, stats, out),
                     Parsed::Partial => self.head_failed(HeadError::Malformed, end, stats, out),
