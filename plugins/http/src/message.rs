@@ -222,6 +222,12 @@ impl Response {
     /// An interim (1xx) response. `101 Switching Protocols` is not one: it is the
     /// final answer of the last HTTP exchange on its connection.
     pub fn is_interim(&self) -> bool {
-        (100..200).contains(&self.status) && self.status != 101
+        is_interim(self.status)
     }
+}
+
+/// Whether a response of this status is interim (1xx, except `101 Switching
+/// Protocols`).
+pub(crate) fn is_interim(status: u16) -> bool {
+    (100..200).contains(&status) && status != 101
 }

@@ -120,6 +120,17 @@ pub enum ParserOutput {
     /// `101 Switching Protocols` or a successful CONNECT: the rest of the stream is not
     /// HTTP, and the parser ignores it.
     Upgraded,
+    /// A request ended, read by a parser that keeps no details of its messages (the
+    /// analyzer's own, when nobody receives the HTTP events): it is only counted.
+    RequestEnded,
+    /// A response ended, read by a parser that keeps no details of its messages: its
+    /// status and the index of the request it answers, if known.
+    ResponseEnded {
+        /// The status code.
+        status: u16,
+        /// The index of the request it answers, if known.
+        answers: Option<u32>,
+    },
 }
 
 /// How one check of a possible message start came out.
@@ -1397,6 +1408,11 @@ impl MessageParser {
         let upgrade = current.upgrade;
         let headers = current.head.headers;
         match current.head.line {
+            // Without details, a message is reported by its numbers alone.
+            StartLine::Request { .. } if !self.keep => out.push(ParserOutput::RequestEnded),
+            StartLine::Response { status, .. } if !self.keep => {
+                out.push(ParserOutput::ResponseEnded { status, answers: current.answers });
+            }
             StartLine::Request { method, uri, version, .. } => {
                 out.push(ParserOutput::Request(Request {
                     method,

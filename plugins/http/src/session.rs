@@ -30,7 +30,7 @@ use netanalysis_tcp::SessionId;
 use smallvec::SmallVec;
 
 use crate::events::{HttpRequest, HttpResponse, HttpTransaction};
-use crate::message::{Request, Response};
+use crate::message::{is_interim, Request, Response};
 use crate::parser::{start_check, Expect, Limits, MessageParser, ParserOutput, ParserStats, Role, StartCheck};
 
 /// How many bytes of a direction are searched for a first message start before the
@@ -425,11 +425,8 @@ impl HttpSession {
                     }
                 }
                 ParserOutput::Request(request) => {
-                    shared.counts.requests += 1;
-                    let mut entry = self.entries.iter_mut().rev().find(|e| !e.has_request);
-                    if let Some(entry) = entry.as_deref_mut() {
-                        entry.has_request = true;
-                    }
+                    let id = self.id.clone();
+                    let entry = self.request_ended(shared);
                     if !shared.count_only {
                         let request = Arc::new(request);
                         let index = match entry {
@@ -439,24 +436,20 @@ impl HttpSession {
                             }
                             None => 0,
                         };
-                        emitted.push(Emitted::Request(HttpRequest { session: self.id.clone(), index, request }));
+                        emitted.push(Emitted::Request(HttpRequest { session: id, index, request }));
                     }
                 }
+                ParserOutput::RequestEnded => {
+                    self.request_ended(shared);
+                }
                 ParserOutput::Response { response, answers } => {
+                    let id = self.id.clone();
                     let interim = response.is_interim();
-                    let counts = &mut shared.counts;
-                    counts.responses += 1;
-                    counts.interim += u64::from(interim);
-                    counts.orphan_responses += u64::from(answers.is_none());
-                    let entry = answers.and_then(|i| self.entries.iter_mut().find(|e| e.index == i));
-                    if shared.count_only {
-                        if let Some(entry) = entry.filter(|_| !interim) {
-                            entry.answered = true;
-                        }
-                    } else {
+                    let entry = self.response_ended(interim, answers, shared);
+                    if !shared.count_only {
                         let response = Arc::new(response);
                         emitted.push(Emitted::Response(HttpResponse {
-                            session: self.id.clone(),
+                            session: id,
                             request_index: answers,
                             response: Arc::clone(&response),
                         }));
@@ -467,11 +460,13 @@ impl HttpSession {
                                     entry.interim.push(response);
                                 }
                             } else {
-                                entry.answered = true;
                                 entry.response = Some(response);
                             }
                         }
                     }
+                }
+                ParserOutput::ResponseEnded { status, answers } => {
+                    self.response_ended(is_interim(status), answers, shared);
                 }
                 ParserOutput::LostSync if side == 0 => {
                     if let Some(parsers) = self.parsers.as_mut() {
@@ -486,6 +481,30 @@ impl HttpSession {
             }
             self.drain(shared, emitted);
         }
+    }
+
+    /// Counts a request that ended and marks its exchange (the latest one still
+    /// waiting for its request), which it returns.
+    fn request_ended(&mut self, shared: &mut Shared) -> Option<&mut Entry> {
+        shared.counts.requests += 1;
+        let entry = self.entries.iter_mut().rev().find(|e| !e.has_request)?;
+        entry.has_request = true;
+        Some(entry)
+    }
+
+    /// Counts a response that ended, answering the request of index `answers` if
+    /// known, and marks that exchange answered unless the response is interim;
+    /// returns the exchange.
+    fn response_ended(&mut self, interim: bool, answers: Option<u32>, shared: &mut Shared) -> Option<&mut Entry> {
+        let counts = &mut shared.counts;
+        counts.responses += 1;
+        counts.interim += u64::from(interim);
+        counts.orphan_responses += u64::from(answers.is_none());
+        let entry = self.entries.iter_mut().find(|e| Some(e.index) == answers)?;
+        if !interim {
+            entry.answered = true;
+        }
+        Some(entry)
     }
 
     /// Responses can no longer be matched to the requests waiting now.

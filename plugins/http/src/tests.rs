@@ -689,6 +689,8 @@ fn summary(out: &[ParserOutput]) -> Vec<String> {
             ParserOutput::LostSync => "lost".to_owned(),
             ParserOutput::PairingLost => "pairing lost".to_owned(),
             ParserOutput::Upgraded => "upgraded".to_owned(),
+            ParserOutput::RequestEnded => "request".to_owned(),
+            ParserOutput::ResponseEnded { status, answers } => format!("response {status} {answers:?}"),
         })
         .collect()
 }
@@ -962,4 +964,51 @@ fn counting_only_gives_the_counts_of_the_events() {
     }
     // The scripts reach every kind of count.
     assert!(seen.iter().all(|n| *n > 0), "{seen:?}");
+}
+
+/// What a parser reported, reduced to what one that keeps no details reports too.
+fn numbers(out: &[ParserOutput]) -> Vec<String> {
+    out.iter()
+        .map(|o| match o {
+            ParserOutput::Request(_) | ParserOutput::RequestEnded => "request".to_owned(),
+            ParserOutput::Response { response, answers } => format!("response {} {answers:?}", response.status),
+            ParserOutput::ResponseEnded { status, answers } => format!("response {status} {answers:?}"),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn parsers_without_details_report_the_same_messages_and_counts() {
+    let mut rng = Rng(0xde7a_115e);
+    for (role, stream) in [(Role::Request, REQUESTS), (Role::Response, RESPONSES)] {
+        for round in 0..300 {
+            let mut cuts: Vec<usize> = (0..rng.below(12)).map(|_| rng.below(stream.len() as u64) as usize).collect();
+            cuts.sort_unstable();
+            let gap_at = rng.below(stream.len() as u64 * 2) as usize;
+            let run = |keep: bool| {
+                let mut dir = Direction::new(role);
+                dir.parser.keep_details(keep);
+                for k in 0..4u32 {
+                    dir.parser.expect(Expect::Request { index: k + 1, head: false, connect: false });
+                }
+                let mut start = 0;
+                for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+                    let cut = cut.clamp(start, stream.len());
+                    if (start..cut).contains(&gap_at) {
+                        dir.gap(7);
+                    }
+                    dir.push(&stream[start..cut]);
+                    start = cut;
+                }
+                dir.finish();
+                (numbers(&dir.out), dir.stats)
+            };
+            let (with_details, stats) = run(true);
+            let (without, lean_stats) = run(false);
+            assert_eq!(without, with_details, "{role:?} round {round} cuts {cuts:?}");
+            assert_eq!(lean_stats, stats, "{role:?} round {round}");
+            assert!(!without.is_empty());
+        }
+    }
 }
