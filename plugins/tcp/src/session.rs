@@ -760,6 +760,11 @@ impl TcpSession {
 
     fn start_without_release(&mut self, ts: Timestamp, actions: &mut Vec<Action>) {
         self.started = true;
+        // Data held for the handshake is held no longer: what is contiguous goes out at
+        // the direction's next release (its next segment, acknowledgment, FIN or end).
+        for half in &mut self.halves {
+            half.assembler.set_hold(false);
+        }
         if self.state == SessionState::Connecting {
             self.state = SessionState::Established;
         }

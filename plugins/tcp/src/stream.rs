@@ -396,8 +396,8 @@ impl StreamAssembler {
             }
             self.release(out);
             if self.next == before {
-                // Buffered segments never start behind `next`; should one ever do, stop
-                // rather than spin.
+                // No progress: nothing is released while the direction is held (its
+                // handshake is under way). Stop rather than spin.
                 break;
             }
         }
