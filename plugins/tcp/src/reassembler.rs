@@ -392,6 +392,9 @@ pub struct TcpReassembler {
     forgotten: HashMap<u64, u32, PairHashBuilder>,
     /// Events nobody subscribed to are not built.
     wanted: Wanted,
+    /// The recency step (see [`TcpReassembler::recency_step`]), computed once: a
+    /// division per packet shows.
+    step: u64,
 }
 
 impl Default for TcpReassembler {
@@ -403,6 +406,7 @@ impl Default for TcpReassembler {
 impl TcpReassembler {
     /// A listener with these options.
     pub fn new(options: TcpOptions) -> TcpReassembler {
+        let step = (options.idle_timeout_nanos / 16).max(1);
         TcpReassembler {
             options,
             sessions: HashMap::with_hasher(PairHashBuilder::new()),
@@ -416,6 +420,7 @@ impl TcpReassembler {
             teardown: None,
             forgotten: HashMap::with_hasher(PairHashBuilder::new()),
             wanted: Wanted::default(),
+            step,
         }
     }
 
@@ -667,7 +672,7 @@ impl TcpReassembler {
     /// again: a session is queued at most once per step, so touching it costs nothing
     /// on most packets, and it ends at most one step after its idle timeout.
     fn recency_step(&self) -> u64 {
-        (self.options.idle_timeout_nanos / 16).max(1)
+        self.step
     }
 
     /// Removes `pair`'s entry, remembering its generation.
