@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 use crate::decode::{decode_frame, Decoded, Undecoded};
 use crate::defrag::{DefragLimits, Defragmenter, Outcome};
 use crate::error::{OpenError, ReadError};
-use crate::source::{ByteSource, Fill};
+use crate::source::{ByteSource, Fill, SharedBuffer};
 use crate::stats::CaptureStats;
 
 /// The largest pcap record accepted, unless the file header's snapshot length is larger
@@ -118,6 +118,16 @@ pub struct CaptureReader {
     warned: Warned,
     #[cfg(feature = "pcap")]
     filter: Option<crate::live::Filter>,
+}
+
+/// Where a packet's frame lies in the reader's read buffer (see
+/// [`CaptureReader::next_packet_shared`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameAt<'a> {
+    /// The buffer; keep a clone to read the frame after the reader has moved on.
+    pub buffer: &'a SharedBuffer,
+    /// The frame is `buffer.bytes()[start..start + frame.len()]`.
+    pub start: usize,
 }
 
 /// Which warnings were already handed out.
@@ -338,7 +348,20 @@ impl CaptureReader {
     /// An error means the file itself is damaged (cut short, an impossible record) or
     /// could not be read; every packet before the damage was returned first, and calls
     /// after an error return `Ok(None)`.
+    #[inline]
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
+        Ok(self.next_packet_shared()?.map(|(packet, _)| packet))
+    }
+
+    /// The next packet, as [`next_packet`](CaptureReader::next_packet) returns it, and
+    /// where its frame lies in the reader's read buffer (`None` for a live capture, whose
+    /// frames lie in libpcap's).
+    ///
+    /// A caller that keeps a clone of the buffer can read the frame from it after the
+    /// reader has moved on, on another thread too: the reader never writes into a buffer
+    /// while a clone of it exists (it reads into another one, and reuses the first once
+    /// every clone is dropped). So frames reach other threads without being copied.
+    pub fn next_packet_shared(&mut self) -> Result<Option<(Packet<'_>, Option<FrameAt<'_>>)>, ReadError> {
         if self.finished {
             return Ok(None);
         }
@@ -375,12 +398,15 @@ impl CaptureReader {
         if let Input::File { source, .. } = &self.input {
             self.stats.capture_bytes = source.offset().saturating_add(self.pending as u64);
         }
-        let frame = match &self.input {
-            Input::File { source, .. } => source.slice(record.from, record.to),
+        let (frame, at) = match &self.input {
+            Input::File { source, .. } => {
+                let (buffer, start) = source.shared();
+                (source.slice(record.from, record.to), Some(FrameAt { buffer, start: start + record.from }))
+            }
             #[cfg(feature = "pcap")]
-            Input::Live(live) => live.frame(),
+            Input::Live(live) => (live.frame(), None),
         };
-        Ok(Some(assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats)))
+        Ok(Some((assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats), at)))
     }
 
     /// Whether a capture filter rejects the record; if so it is counted and consumed.
@@ -916,6 +942,28 @@ mod tests {
         assert_eq!(packet.payload, b"hello world");
         assert_eq!(packet.ts.as_nanos(), 9_000_007_000);
         assert!(reader.next_packet().unwrap().is_none());
+    }
+
+    #[test]
+    fn frames_stay_readable_in_shared_buffers_after_the_reader_moves_on() {
+        let frames = sample_frames();
+        let many: Vec<Vec<u8>> = (0..50_000).map(|i| frames[i % frames.len()].clone()).collect();
+        for file in [pcap_bytes(&many), pcapng_bytes(&many)] {
+            assert!(file.len() > 3 << 20, "the file spans several buffers");
+            let mut reader = CaptureReader::from_reader("shared", Box::new(io::Cursor::new(file))).unwrap();
+            let mut kept = Vec::new();
+            while let Some((packet, at)) = reader.next_packet_shared().unwrap() {
+                let at = at.expect("a file's frames lie in the reader's buffer");
+                kept.push((at.buffer.clone(), at.start, packet.frame.to_vec()));
+            }
+            assert_eq!(kept.len(), many.len());
+            let buffers = kept.windows(2).filter(|pair| !pair[0].0.same(&pair[1].0)).count() + 1;
+            assert!(buffers > 3, "{buffers} buffers");
+            for (index, (buffer, start, frame)) in kept.iter().enumerate() {
+                assert_eq!(buffer.bytes().get(*start..start + frame.len()), Some(&frame[..]), "packet {index}");
+                assert_eq!(frame, &many[index]);
+            }
+        }
     }
 
     #[test]

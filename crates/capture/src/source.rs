@@ -4,7 +4,14 @@
 //! Records are framed in place: a record that fits is handed out as a slice of this
 //! buffer, and consumed only when the next record is asked for. Memory stays bounded by
 //! the largest record accepted plus one read.
+//!
+//! The buffer can be shared: a caller that keeps a clone of it ([`SharedBuffer`]) can
+//! refer to frames by offset after the reader has moved on. A shared buffer is never
+//! written again: the next read goes into a buffer of the reader's own (the unconsumed
+//! tail, less than one record, copied over), and a buffer handed out is reused once
+//! every clone of it is dropped.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +19,15 @@ use std::time::{Duration, Instant};
 
 /// Bytes asked of the input in one read, and the buffer's initial size.
 const READ_SIZE: usize = 1 << 20;
+
+/// Bytes asked of the input in one read once the buffer has been shared: a small buffer
+/// handed to other threads comes back, and is read into again, while still in the CPU's
+/// cache (measured on `--threads 2`: 64 KiB took 0.2 to 0.4 s less CPU time than 1 MiB
+/// on the 1 GB capture).
+const SHARED_READ_SIZE: usize = 64 << 10;
+
+/// Buffers left while shared, kept to be reused once their clones are dropped.
+const MAX_RETIRED: usize = 64;
 
 /// How long to wait before looking again at a growing file.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -25,9 +41,45 @@ pub(crate) enum Fill {
     End,
 }
 
+/// A read buffer of the reader's, shared with whoever keeps a clone: its bytes do not
+/// change while a clone exists.
+#[derive(Clone)]
+pub struct SharedBuffer(Arc<Vec<u8>>);
+
+impl SharedBuffer {
+    fn new(len: usize) -> SharedBuffer {
+        SharedBuffer(Arc::new(vec![0; len]))
+    }
+
+    /// The buffer's bytes; frames lie in it at the offsets the reader gave.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether both are the same buffer.
+    #[inline]
+    pub fn same(&self, other: &SharedBuffer) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether no clone of it exists.
+    fn unique(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+    }
+}
+
+impl std::fmt::Debug for SharedBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBuffer").field("len", &self.0.len()).finish()
+    }
+}
+
 pub(crate) struct ByteSource {
     reader: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    buf: SharedBuffer,
+    /// Buffers that were shared when reading moved on from them, oldest first.
+    retired: VecDeque<SharedBuffer>,
     start: usize,
     end: usize,
     /// File offset of `buf[start]`.
@@ -52,7 +104,17 @@ impl std::fmt::Debug for ByteSource {
 
 impl ByteSource {
     pub(crate) fn new(reader: Box<dyn Read + Send>, stop: Arc<AtomicBool>) -> ByteSource {
-        ByteSource { reader, buf: vec![0; READ_SIZE], start: 0, end: 0, offset: 0, total_read: 0, follow: None, stop }
+        ByteSource {
+            reader,
+            buf: SharedBuffer::new(READ_SIZE),
+            retired: VecDeque::new(),
+            start: 0,
+            end: 0,
+            offset: 0,
+            total_read: 0,
+            follow: None,
+            stop,
+        }
     }
 
     pub(crate) fn set_follow(&mut self, follow: Option<Option<Duration>>) {
@@ -62,7 +124,13 @@ impl ByteSource {
     /// The buffered bytes, from the current offset.
     #[inline]
     pub(crate) fn data(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or(&[])
+        self.buf.bytes().get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// The buffer, and where the buffered bytes start in it.
+    #[inline]
+    pub(crate) fn shared(&self) -> (&SharedBuffer, usize) {
+        (&self.buf, self.start)
     }
 
     /// The buffered bytes `range` (relative to the current offset); empty if out of range.
@@ -106,16 +174,10 @@ impl ByteSource {
         }
         let mut idle_since: Option<Instant> = None;
         loop {
-            if self.buf.len() - self.start < need.max(READ_SIZE / 2) {
-                // Move what is left to the front so the next read has room.
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.buf.len() < need {
-                self.buf.resize(need, 0);
-            }
-            let space = match self.buf.get_mut(self.end..) {
+            self.make_room(need);
+            // `make_room` left the buffer unshared, so this never copies it.
+            let buf = Arc::make_mut(&mut self.buf.0);
+            let space = match buf.get_mut(self.end..) {
                 Some(space) if !space.is_empty() => space,
                 _ => return Ok(Fill::Ready),
             };
@@ -145,6 +207,54 @@ impl ByteSource {
                 }
             }
             std::thread::sleep(FOLLOW_POLL);
+        }
+    }
+}
+
+impl ByteSource {
+    /// Leaves the buffer unshared, at least `need` bytes long, with room after the
+    /// buffered bytes for a read.
+    fn make_room(&mut self, need: usize) {
+        if !self.buf.unique() {
+            // Others may be reading it: carry the buffered bytes over to another buffer.
+            let mut fresh = self.spare(need.max(SHARED_READ_SIZE));
+            let to = Arc::make_mut(&mut fresh.0);
+            let from = self.buf.bytes().get(self.start..self.end).unwrap_or(&[]);
+            if let Some(head) = to.get_mut(..from.len()) {
+                head.copy_from_slice(from);
+            }
+            self.end -= self.start;
+            self.start = 0;
+            let old = std::mem::replace(&mut self.buf, fresh);
+            self.retired.push_back(old);
+            if self.retired.len() > MAX_RETIRED {
+                self.retired.pop_front();
+            }
+        }
+        let buf = Arc::make_mut(&mut self.buf.0);
+        if buf.len() - self.start < need.max(READ_SIZE / 2) {
+            // Move what is left to the front so the next read has room.
+            buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if buf.len() < need {
+            buf.resize(need, 0);
+        }
+    }
+
+    /// A retired buffer no one holds any more, or a new one; at least `len` bytes long.
+    fn spare(&mut self, len: usize) -> SharedBuffer {
+        let free = self.retired.iter().position(SharedBuffer::unique);
+        match free.and_then(|index| self.retired.remove(index)) {
+            Some(mut buffer) => {
+                let bytes = Arc::make_mut(&mut buffer.0);
+                if bytes.len() < len {
+                    bytes.resize(len, 0);
+                }
+                buffer
+            }
+            None => SharedBuffer::new(len),
         }
     }
 }
@@ -191,5 +301,32 @@ mod tests {
         let mut src = ByteSource::new(Box::new(io::Cursor::new(data)), Arc::default());
         assert_eq!(src.fill(READ_SIZE * 2 + 5).unwrap(), Fill::Ready);
         assert!(src.available() >= READ_SIZE * 2 + 5);
+    }
+
+    #[test]
+    fn a_shared_buffer_is_never_written_again_and_is_reused_once_released() {
+        let data: Vec<u8> = (0..READ_SIZE * 4).map(|i| (i % 251) as u8).collect();
+        let mut src = ByteSource::new(Box::new(io::Cursor::new(data.clone())), Arc::default());
+        assert_eq!(src.fill(100).unwrap(), Fill::Ready);
+        let held = src.shared().0.clone();
+        let before = held.bytes().to_vec();
+        let address = held.bytes().as_ptr();
+        let filled = src.available();
+        src.consume(filled - 10);
+        // Ten bytes are left: reading more moves them to another buffer.
+        assert_eq!(src.fill(100).unwrap(), Fill::Ready);
+        assert!(!src.shared().0.same(&held));
+        assert_eq!(held.bytes(), &before[..], "the shared buffer was not written");
+        assert_eq!(&src.data()[..100], &data[filled - 10..filled + 90]);
+        // Once released, the first buffer is the next one read into.
+        drop(held);
+        let second = src.shared().0.clone();
+        let offset = src.offset() as usize + src.available();
+        src.consume(src.available());
+        assert_eq!(src.fill(100).unwrap(), Fill::Ready);
+        assert_eq!(src.shared().0.bytes().as_ptr(), address);
+        assert_eq!(src.offset() as usize, offset);
+        assert_eq!(&src.data()[..100], &data[offset..offset + 100]);
+        drop(second);
     }
 }
