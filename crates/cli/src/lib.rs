@@ -268,12 +268,8 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
         !args.quiet && !pipeline.json_on_stdout && io::stderr().is_terminal() && args.live.is_none(),
         capture.as_deref().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len()),
     );
-    let mut warn = |reader: &mut CaptureReader, progress: &report::Progress| {
-        for warning in reader.take_warnings() {
-            if !args.quiet {
-                progress.suspend(|| eprintln!("netanalysis: warning: {warning}"));
-            }
-        }
+    let warn = |reader: &mut CaptureReader, progress: &report::Progress| {
+        print_warnings(args.quiet, reader.take_warnings(), progress);
     };
 
     // Read and dispatch: on this thread, or sharded across worker threads.
@@ -316,16 +312,7 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
         faults.handle(&mut dispatcher, args.strict);
         (vec![dispatcher], read_error, faults)
     } else {
-        // A regular file is read by every shard itself; a stream is read once and shared out.
-        let file = capture
-            .as_deref()
-            .filter(|path| *path != "-" && args.live.is_none() && !args.follow && args.follow_idle.is_none())
-            .map(Path::new)
-            .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.is_file()));
-        let outcome = match file {
-            Some(path) => shards::run_file(&pipeline, args, path, &mut reader, &mut progress)?,
-            None => shards::run(&pipeline, args, &mut reader, &mut progress, &mut warn)?,
-        };
+        let outcome = shards::run(&pipeline, args, &mut reader, &mut progress)?;
         progress.finish();
         if outcome.faults.broken_pipe {
             return Ok(EXIT_OK);
@@ -382,6 +369,15 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
         return Ok(EXIT_USAGE);
     }
     Ok(if faults.total > 0 { EXIT_PLUGIN_FAILED } else { EXIT_OK })
+}
+
+/// Prints the reader's warnings, unless quiet.
+fn print_warnings(quiet: bool, warnings: Vec<String>, progress: &report::Progress) {
+    for warning in warnings {
+        if !quiet {
+            progress.suspend(|| eprintln!("netanalysis: warning: {warning}"));
+        }
+    }
 }
 
 fn open_source(args: &Args, capture: Option<&str>) -> anyhow::Result<CaptureReader> {

@@ -1,56 +1,96 @@
 //! `--threads N`: sessions sharded by socket pair across worker threads.
 //!
-//! The reading thread decodes each packet and copies it into a batch for the shard its
-//! socket pair hashes to (`SocketPair::stable_hash`, so a session's packets always reach
-//! the same shard, in capture order); batches come from a pool and go back to it, so
-//! steady-state reading allocates nothing. Each worker runs a whole pipeline of its own
-//! (every plugin freshly built), advances its clock to the reader's (capture time is
-//! global: the highest timestamp the reader has seen, carried with every packet), and
-//! tears down when the capture ends. The first shard then folds the others' listeners
-//! into its own (`Listener::merge`) and finishes.
+//! The capture is read once, in turns: a shard whose inbox is empty, when no other shard
+//! is reading, reads the next few hundred packets (one turn) and hands each shard its
+//! share. So no thread does nothing but read, and the reading goes to whichever shard has
+//! time for it: on two cores, two shards keep both busy, and each dispatches the packets
+//! it read itself while they are still in its cache. The reading side (the reader and the
+//! batches being filled) is taken by a compare-and-swap on a flag, once per turn, never
+//! per packet; a shard that finds it taken waits on its inbox, and is woken when the side
+//! comes free.
 //!
-//! Packets without a socket pair (not TCP or UDP) go to the first shard.
+//! The reader decodes each packet; its frame stays in the reader's buffer, which is
+//! shared, not copied: a shard's batch keeps a clone of each buffer its frames lie in (a
+//! reference count) and a record per packet, the decoded fields with the places of the
+//! frame and payload in those buffers. Only bytes that lie elsewhere are copied into the
+//! batch: a datagram reassembled from IP fragments, and frames of a live capture (they
+//! lie in libpcap's buffer). The reader reuses a buffer once every clone of it is
+//! dropped, and batches come back to a pool, so steady-state reading allocates nothing.
+//!
+//! A packet goes to the shard its socket pair hashes to (`SocketPair::stable_hash`, so a
+//! session's packets always reach the same shard, in capture order); packets without a
+//! socket pair (not TCP or UDP, fragments still waiting for the rest of their datagram,
+//! undecodable frames) go to the first shard. The reader counts every packet, good or
+//! bad, once, as in a one-thread run.
+//!
+//! Each shard runs a whole pipeline of its own (every plugin freshly built), advances its
+//! clock to the reader's (capture time is global: the highest timestamp read, carried
+//! with every packet), gets the reader's ticks at the same points of the capture as a
+//! one-thread run's dispatcher would tick, and tears down when the capture ends. The
+//! first shard then folds the others' listeners into its own (`Listener::merge`) and
+//! finishes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use anyhow::Context as _;
-use netanalysis_capture::{CaptureReader, ReadError};
+use netanalysis_capture::{CaptureReader, FrameAt, ReadError, SharedBuffer};
 use netanalysis_core::{Dispatcher, IpInfo, LinkType, Packet, SocketPair, Timestamp, Transport};
 
 use crate::report::Progress;
 use crate::{Args, FaultPrinter, Pipeline};
 
-/// Packets per batch, and bytes per batch, before it is handed to its shard.
-const BATCH_PACKETS: usize = 256;
+/// Records, copied bytes and shared buffers per batch, before it is handed to its shard.
+const BATCH_RECORDS: usize = 256;
 const BATCH_BYTES: usize = 1 << 19;
-/// Batches in flight per shard (back-pressure on the reader).
-const QUEUE_DEPTH: usize = 8;
+const BATCH_BUFFERS: usize = 16;
+/// Batches in flight per shard (back-pressure on the reading).
+const QUEUE_DEPTH: usize = 4;
+/// Packets read in one turn at most.
+const TURN_PACKETS: usize = 512;
 
-/// A packet's decoded fields, with its bytes as ranges of the batch's buffer; or a tick
-/// of the capture clock.
+/// Where some bytes of a record lie: `from..to` of one of the batch's shared buffers
+/// (`buffer` is its index), or of the batch's copies (`buffer` is [`Span::COPIED`]).
 #[derive(Clone, Copy)]
-struct Record {
-    tick: bool,
-    number: u64,
-    ts: Timestamp,
-    now: Timestamp,
-    interface: u32,
-    link_type: LinkType,
-    caplen: u32,
-    orig_len: u32,
-    frame: (usize, usize),
-    ip: Option<IpInfo>,
-    transport: Transport,
-    payload: (usize, usize),
-    uncaptured: u32,
-    truncated: bool,
+struct Span {
+    buffer: u32,
+    from: u32,
+    to: u32,
+}
+
+impl Span {
+    const COPIED: u32 = u32::MAX;
+    const EMPTY: Span = Span { buffer: Span::COPIED, from: 0, to: 0 };
+}
+
+/// A packet's decoded fields, with its bytes as spans; or a tick of the capture clock.
+#[derive(Clone, Copy)]
+enum Record {
+    Tick(Timestamp),
+    Packet {
+        number: u64,
+        ts: Timestamp,
+        /// The reader's clock after this packet.
+        now: Timestamp,
+        interface: u32,
+        link_type: LinkType,
+        caplen: u32,
+        orig_len: u32,
+        frame: Span,
+        ip: Option<IpInfo>,
+        transport: Transport,
+        payload: Span,
+        uncaptured: u32,
+        truncated: bool,
+    },
 }
 
 #[derive(Default)]
 struct Batch {
+    /// The reader's buffers the records' frames lie in, oldest first.
+    buffers: Vec<SharedBuffer>,
+    /// Bytes not found in the reader's buffer.
     bytes: Vec<u8>,
     records: Vec<Record>,
     /// The reader's clock when the capture ended: set on each shard's last batch, so
@@ -59,25 +99,37 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, packet: &Packet<'_>, now: Timestamp) {
-        let frame_start = self.bytes.len();
-        self.bytes.extend_from_slice(packet.frame);
-        let frame = (frame_start, self.bytes.len());
+    fn copy(&mut self, bytes: &[u8]) -> Span {
+        let from = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        Span::within(Span::COPIED, from, bytes.len())
+    }
+
+    fn push(&mut self, packet: &Packet<'_>, at: Option<FrameAt<'_>>, now: Timestamp) {
+        let frame = match at {
+            Some(at) => {
+                if !self.buffers.last().is_some_and(|last| last.same(at.buffer)) {
+                    self.buffers.push(at.buffer.clone());
+                }
+                let buffer = u32::try_from(self.buffers.len() - 1).unwrap_or(Span::COPIED);
+                Span::within(buffer, at.start, packet.frame.len())
+            }
+            None => self.copy(packet.frame),
+        };
         // The payload usually lies inside the frame; a reassembled datagram's does not.
         let frame_addr = packet.frame.as_ptr() as usize;
         let payload_addr = packet.payload.as_ptr() as usize;
         let inside = payload_addr >= frame_addr
             && payload_addr.saturating_add(packet.payload.len()) <= frame_addr.saturating_add(packet.frame.len());
-        let payload = if inside {
-            let offset = frame_start + (payload_addr - frame_addr);
-            (offset, offset + packet.payload.len())
+        let payload = if packet.payload.is_empty() {
+            Span::EMPTY
+        } else if inside {
+            let offset = frame.from as usize + (payload_addr - frame_addr);
+            Span::within(frame.buffer, offset, packet.payload.len())
         } else {
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(packet.payload);
-            (start, self.bytes.len())
+            self.copy(packet.payload)
         };
-        self.records.push(Record {
-            tick: false,
+        self.records.push(Record::Packet {
             number: packet.number,
             ts: packet.ts,
             now,
@@ -94,49 +146,33 @@ impl Batch {
         });
     }
 
-    fn push_tick(&mut self, now: Timestamp) {
-        self.records.push(Record {
-            tick: true,
-            number: 0,
-            ts: now,
-            now,
-            interface: 0,
-            link_type: LinkType::ETHERNET,
-            caplen: 0,
-            orig_len: 0,
-            frame: (0, 0),
-            ip: None,
-            transport: Transport::None,
-            payload: (0, 0),
-            uncaptured: 0,
-            truncated: false,
-        });
-    }
-
     fn is_full(&self) -> bool {
-        self.records.len() >= BATCH_PACKETS || self.bytes.len() >= BATCH_BYTES
+        self.records.len() >= BATCH_RECORDS || self.bytes.len() >= BATCH_BYTES || self.buffers.len() >= BATCH_BUFFERS
     }
 
     fn clear(&mut self) {
+        self.buffers.clear();
         self.bytes.clear();
         self.records.clear();
         self.final_clock = None;
     }
 
-    fn packet(&self, record: &Record) -> Packet<'_> {
-        Packet {
-            number: record.number,
-            ts: record.ts,
-            interface: record.interface,
-            link_type: record.link_type,
-            caplen: record.caplen,
-            orig_len: record.orig_len,
-            frame: self.bytes.get(record.frame.0..record.frame.1).unwrap_or(&[]),
-            ip: record.ip,
-            transport: record.transport,
-            payload: self.bytes.get(record.payload.0..record.payload.1).unwrap_or(&[]),
-            uncaptured: record.uncaptured,
-            truncated: record.truncated,
+    fn bytes(&self, span: Span) -> &[u8] {
+        let bytes = match span.buffer {
+            Span::COPIED => Some(self.bytes.as_slice()),
+            index => self.buffers.get(index as usize).map(SharedBuffer::bytes),
+        };
+        bytes.and_then(|bytes| bytes.get(span.from as usize..span.to as usize)).unwrap_or(&[])
+    }
+}
+
+impl Span {
+    /// `len` bytes from `from`; offsets past 4 GiB (never met: buffers and batches are
+    /// far smaller) give an empty span.
+    fn within(buffer: u32, from: usize, len: usize) -> Span {
+        match (u32::try_from(from), from.checked_add(len).and_then(|to| u32::try_from(to).ok())) {
+            (Ok(from), Some(to)) => Span { buffer, from, to },
+            _ => Span::EMPTY,
         }
     }
 }
@@ -155,41 +191,232 @@ fn shard_of(packet: &Packet<'_>, shards: usize) -> usize {
     }
 }
 
-fn worker(
-    mut dispatcher: Dispatcher,
-    batches: Receiver<Batch>,
+/// What a shard's inbox receives.
+enum Message {
+    Batch(Batch),
+    /// The reading side came free: a shard with nothing to do may take a turn.
+    Wake,
+}
+
+/// The reading side: the reader and the batches being filled, used by one shard at a time.
+struct ReadSide<'r> {
+    reader: &'r mut CaptureReader,
+    filling: Vec<Batch>,
+    senders: Vec<SyncSender<Message>>,
+    pool: Receiver<Batch>,
+    /// The reader's clock: the highest timestamp read so far.
+    now: Timestamp,
+    /// The capture second of the last tick.
+    ticked_second: Option<u64>,
+    /// Packets read so far.
+    packets: u64,
+    read_error: Option<ReadError>,
+    ended: bool,
+}
+
+/// What the shards share.
+struct Hub<'r> {
+    side: Mutex<ReadSide<'r>>,
+    /// Set while a shard holds the reading side.
+    reading: AtomicBool,
+    /// Per shard: it found the reading side taken and waits to be woken when it is free.
+    waiting: Vec<AtomicBool>,
+    wakers: Vec<SyncSender<Message>>,
     pool: SyncSender<Batch>,
+    halt: AtomicBool,
+    /// Bytes and packets read so far, for the progress bar.
+    position: [AtomicU64; 2],
+    /// Warnings taken from the reader, for the calling thread to print.
+    warnings: Mutex<Vec<String>>,
+}
+
+/// How a shard's attempt at a reading turn went.
+enum Turn {
+    /// It read a turn.
+    Read,
+    /// Another shard is reading; this one will be woken when the reading side is free.
+    Busy,
+    /// The capture has been read to its end.
+    Ended,
+    /// The shard's inbox was not empty after all.
+    Found(Message),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Hub<'_> {
+    /// Takes a reading turn for shard `index` if no other shard is reading and the
+    /// shard's inbox is empty (so the turn's one batch for the shard itself always fits).
+    fn turn(&self, index: usize, inbox: &Receiver<Message>) -> Turn {
+        let Some(waiting) = self.waiting.get(index) else { return Turn::Ended };
+        // Sequentially consistent with the release below: either this shard sees the
+        // reading side free, or the shard releasing it sees this flag and wakes it.
+        waiting.store(true, Ordering::SeqCst);
+        if self.reading.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return Turn::Busy;
+        }
+        waiting.store(false, Ordering::SeqCst);
+        let _release = Release { hub: self, index };
+        match inbox.try_recv() {
+            Ok(message) => Turn::Found(message),
+            Err(_) => {
+                let mut side = lock(&self.side);
+                if side.ended {
+                    Turn::Ended
+                } else {
+                    side.read_turn(self, index);
+                    Turn::Read
+                }
+            }
+        }
+    }
+}
+
+/// Frees the reading side when dropped, and wakes the shards that wait for it.
+struct Release<'h, 'r> {
+    hub: &'h Hub<'r>,
+    index: usize,
+}
+
+impl Drop for Release<'_, '_> {
+    fn drop(&mut self) {
+        let hub = self.hub;
+        hub.reading.store(false, Ordering::SeqCst);
+        for ((other, waiting), waker) in hub.waiting.iter().enumerate().zip(&hub.wakers) {
+            if other != self.index && waiting.swap(false, Ordering::SeqCst) {
+                // A full inbox needs no waking.
+                let _ = waker.try_send(Message::Wake);
+            }
+        }
+    }
+}
+
+impl ReadSide<'_> {
+    /// Reads packets into the shards' batches until one is full or the turn's share is
+    /// read, then hands every batch that has records to its shard; at the end of the
+    /// capture, hands every shard its last batch.
+    fn read_turn(&mut self, hub: &Hub<'_>, index: usize) {
+        let shards = self.filling.len();
+        for _ in 0..TURN_PACKETS {
+            if hub.halt.load(Ordering::Relaxed) {
+                self.ended = true;
+                break;
+            }
+            match self.reader.next_packet_shared() {
+                Ok(Some((packet, at))) => {
+                    self.now = self.now.max(packet.ts);
+                    // Ticks are the reader's: every shard gets them at the same point of
+                    // the capture, where a one-thread run's dispatcher would tick by itself.
+                    if self.ticked_second.is_none_or(|second| packet.ts.secs() > second) {
+                        self.ticked_second = Some(packet.ts.secs());
+                        for batch in &mut self.filling {
+                            batch.records.push(Record::Tick(self.now));
+                        }
+                    }
+                    let shard = shard_of(&packet, shards);
+                    let full = match self.filling.get_mut(shard) {
+                        Some(batch) => {
+                            batch.push(&packet, at, self.now);
+                            batch.is_full()
+                        }
+                        None => false,
+                    };
+                    self.packets += 1;
+                    if self.packets % 4096 == 0 {
+                        self.report(hub);
+                    }
+                    if full {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    self.ended = true;
+                    break;
+                }
+                Err(err) => {
+                    self.read_error = Some(err);
+                    self.ended = true;
+                    break;
+                }
+            }
+        }
+        if self.ended {
+            self.report(hub);
+        }
+        // The turn's own batch first: it always fits (the inbox was empty).
+        for shard in std::iter::once(index).chain((0..shards).filter(|&shard| shard != index)) {
+            let Some(batch) = self.filling.get_mut(shard) else { continue };
+            if batch.records.is_empty() && !self.ended {
+                continue;
+            }
+            if self.ended {
+                batch.final_clock = Some(self.now);
+            }
+            let fresh = self.pool.try_recv().unwrap_or_default();
+            let full = std::mem::replace(batch, fresh);
+            let sent = self.senders.get(shard).is_some_and(|sender| sender.send(Message::Batch(full)).is_ok());
+            if !sent {
+                // The shard is gone (it panicked outside a listener): stop reading.
+                hub.halt.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Publishes the position and the reader's new warnings.
+    fn report(&mut self, hub: &Hub<'_>) {
+        let stats = self.reader.stats();
+        hub.position[0].store(stats.capture_bytes, Ordering::Relaxed);
+        hub.position[1].store(stats.packets_read, Ordering::Relaxed);
+        let warnings = self.reader.take_warnings();
+        if !warnings.is_empty() {
+            lock(&hub.warnings).extend(warnings);
+        }
+    }
+}
+
+/// One shard: dispatches the batches in its inbox and, whenever the inbox is empty and no
+/// other shard is reading, reads a turn itself.
+fn shard(
+    index: usize,
+    hub: &Hub<'_>,
+    inbox: &Receiver<Message>,
+    mut dispatcher: Dispatcher,
     strict: bool,
-    halt: Arc<AtomicBool>,
 ) -> (Dispatcher, FaultPrinter) {
     let mut faults = FaultPrinter::default();
     dispatcher.set_auto_tick(false);
     dispatcher.setup();
     faults.handle(&mut dispatcher, strict);
-    for mut batch in batches {
-        if !halt.load(Ordering::Relaxed) {
-            for record in &batch.records {
-                if record.tick {
-                    dispatcher.tick(record.now);
-                    continue;
-                }
-                dispatcher.advance_clock(record.now);
-                dispatcher.dispatch_packet(&batch.packet(record));
-                if dispatcher.fault_count() > faults.seen {
-                    faults.handle(&mut dispatcher, strict);
-                    if faults.broken_pipe || faults.strict_stop {
-                        halt.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                }
-            }
+    loop {
+        let message = match inbox.try_recv() {
+            Ok(message) => message,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => match hub.turn(index, inbox) {
+                Turn::Read => continue,
+                Turn::Found(message) => message,
+                Turn::Busy | Turn::Ended => match inbox.recv() {
+                    Ok(message) => message,
+                    Err(_) => break,
+                },
+            },
+        };
+        let Message::Batch(mut batch) = message else { continue };
+        if !hub.halt.load(Ordering::Relaxed) {
+            dispatch(&mut dispatcher, &batch, &mut faults, strict, &hub.halt);
         }
-        if let Some(clock) = batch.final_clock {
+        let last = batch.final_clock;
+        if let Some(clock) = last {
             dispatcher.advance_clock(clock);
         }
+        // Dropping the buffers' clones here lets the reader reuse them.
         batch.clear();
-        // The pool may be full or gone: then the batch is simply freed.
-        let _ = pool.try_send(batch);
+        // The pool may be full: then the batch is simply freed.
+        let _ = hub.pool.try_send(batch);
+        if last.is_some() {
+            break;
+        }
     }
     if !faults.broken_pipe {
         dispatcher.teardown();
@@ -198,214 +425,143 @@ fn worker(
     (dispatcher, faults)
 }
 
-/// Reads the whole capture, sharding packets across `args.threads` pipelines.
+/// Dispatches a batch's records.
+fn dispatch(dispatcher: &mut Dispatcher, batch: &Batch, faults: &mut FaultPrinter, strict: bool, halt: &AtomicBool) {
+    for record in &batch.records {
+        let &Record::Packet {
+            number,
+            ts,
+            now,
+            interface,
+            link_type,
+            caplen,
+            orig_len,
+            frame,
+            ip,
+            transport,
+            payload,
+            uncaptured,
+            truncated,
+        } = record
+        else {
+            if let &Record::Tick(now) = record {
+                dispatcher.tick(now);
+            }
+            continue;
+        };
+        dispatcher.advance_clock(now);
+        dispatcher.dispatch_packet(&Packet {
+            number,
+            ts,
+            interface,
+            link_type,
+            caplen,
+            orig_len,
+            frame: batch.bytes(frame),
+            ip,
+            transport,
+            payload: batch.bytes(payload),
+            uncaptured,
+            truncated,
+        });
+        if dispatcher.fault_count() > faults.seen {
+            faults.handle(dispatcher, strict);
+            if faults.broken_pipe || faults.strict_stop {
+                halt.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+/// Tells the calling thread, by being dropped, that a shard has finished (or panicked).
+struct Finished(mpsc::Sender<()>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// Reads the whole capture, sharding packets across `args.threads` pipelines on worker
+/// threads that take turns at reading.
 pub(crate) fn run(
     pipeline: &Pipeline,
     args: &Args,
     reader: &mut CaptureReader,
     progress: &mut Progress,
-    warn: &mut dyn FnMut(&mut CaptureReader, &Progress),
 ) -> anyhow::Result<Outcome> {
     let shards = args.threads;
-    let halt = Arc::new(AtomicBool::new(false));
-    let (pool_tx, pool_rx) = mpsc::sync_channel::<Batch>(shards * (QUEUE_DEPTH + 2));
-    let mut senders = Vec::with_capacity(shards);
-    let mut handles = Vec::with_capacity(shards);
-    for index in 0..shards {
-        let dispatcher = pipeline.build()?;
-        let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE_DEPTH);
-        let pool = pool_tx.clone();
-        let halt = Arc::clone(&halt);
-        let strict = args.strict;
-        let handle = thread::Builder::new()
-            .name(format!("shard-{index}"))
-            .spawn(move || worker(dispatcher, rx, pool, strict, halt))
-            .context("cannot start a worker thread")?;
-        senders.push(tx);
-        handles.push(handle);
-    }
-    drop(pool_tx);
-
-    let mut filling: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
-    let mut now = Timestamp::ZERO;
-    // Ticks are the reader's: every shard gets them at the same point of the capture,
-    // where a one-thread run's dispatcher would tick by itself.
-    let mut ticked_second: Option<u64> = None;
-    let mut read_error = None;
-    let mut n: u64 = 0;
-    'read: loop {
-        if halt.load(Ordering::Relaxed) {
-            break;
-        }
-        match reader.next_packet() {
-            Ok(Some(packet)) => {
-                now = now.max(packet.ts);
-                if ticked_second.is_none_or(|second| packet.ts.secs() > second) {
-                    ticked_second = Some(packet.ts.secs());
-                    // Every shard sees the tick at the same point of the capture.
-                    for batch in &mut filling {
-                        batch.push_tick(now);
-                    }
-                }
-                let shard = shard_of(&packet, shards);
-                let Some(batch) = filling.get_mut(shard) else { continue };
-                batch.push(&packet, now);
-                if batch.is_full() {
-                    let fresh = pool_rx.try_recv().unwrap_or_default();
-                    let full = std::mem::replace(batch, fresh);
-                    if senders[shard].send(full).is_err() {
-                        break 'read; // the worker is gone (it panicked outside a listener)
-                    }
-                }
-            }
-            Ok(None) => break,
-            Err(err) => {
-                read_error = Some(err);
-                break;
-            }
-        }
-        n += 1;
-        if n % 4096 == 0 {
-            warn(reader, progress);
-            progress.update(reader.stats().capture_bytes, reader.stats().packets_read);
-        }
-    }
-    for (shard, mut batch) in filling.into_iter().enumerate() {
-        batch.final_clock = Some(now);
-        let _ = senders[shard].send(batch);
-    }
-    drop(senders);
-
-    let mut dispatchers = Vec::with_capacity(shards);
-    let mut faults = FaultPrinter::default();
-    for handle in handles {
-        let (dispatcher, shard_faults) =
-            handle.join().map_err(|_| anyhow::anyhow!("a worker thread panicked outside any plugin"))?;
-        dispatchers.push(dispatcher);
-        faults.absorb(shard_faults);
-    }
-    Ok(Outcome { dispatchers, read_error, faults })
-}
-
-/// One shard of a run over a regular file: reads and decodes the whole file itself and
-/// dispatches only its own packets (and every tick), so nothing is copied between threads.
-#[allow(clippy::too_many_arguments)]
-fn file_shard(
-    index: usize,
-    shards: usize,
-    mut dispatcher: Dispatcher,
-    reader: &mut CaptureReader,
-    strict: bool,
-    halt: &AtomicBool,
-    position: Option<&[std::sync::atomic::AtomicU64; 2]>,
-) -> (Dispatcher, FaultPrinter, Option<ReadError>) {
-    let mut faults = FaultPrinter::default();
-    dispatcher.set_auto_tick(false);
-    dispatcher.setup();
-    faults.handle(&mut dispatcher, strict);
-    let mut now = Timestamp::ZERO;
-    let mut ticked_second: Option<u64> = None;
-    let mut read_error = None;
-    let mut n: u64 = 0;
-    loop {
-        if halt.load(Ordering::Relaxed) {
-            break;
-        }
-        match reader.next_packet() {
-            Ok(Some(packet)) => {
-                now = now.max(packet.ts);
-                // Every shard sees every packet, so every shard ticks at the same points.
-                if ticked_second.is_none_or(|second| packet.ts.secs() > second) {
-                    ticked_second = Some(packet.ts.secs());
-                    dispatcher.tick(now);
-                }
-                if shard_of(&packet, shards) == index {
-                    dispatcher.advance_clock(now);
-                    dispatcher.dispatch_packet(&packet);
-                    if dispatcher.fault_count() > faults.seen {
-                        faults.handle(&mut dispatcher, strict);
-                        if faults.broken_pipe || faults.strict_stop {
-                            halt.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                    }
-                }
-            }
-            Ok(None) => break,
-            Err(err) => {
-                read_error = Some(err);
-                break;
-            }
-        }
-        n += 1;
-        if n % 4096 == 0 {
-            if let Some([bytes, packets]) = position {
-                bytes.store(reader.stats().capture_bytes, Ordering::Relaxed);
-                packets.store(reader.stats().packets_read, Ordering::Relaxed);
-            }
-        }
-    }
-    dispatcher.advance_clock(now);
-    if !faults.broken_pipe {
-        dispatcher.teardown();
-        faults.handle(&mut dispatcher, strict);
-    }
-    (dispatcher, faults, read_error)
-}
-
-/// Reads a regular file with one reader per shard (see [`file_shard`]); the first
-/// shard's reader is `reader`, whose counts and warnings stand for the run's.
-pub(crate) fn run_file(
-    pipeline: &Pipeline,
-    args: &Args,
-    path: &std::path::Path,
-    reader: &mut CaptureReader,
-    progress: &mut Progress,
-) -> anyhow::Result<Outcome> {
-    let shards = args.threads;
-    let halt = AtomicBool::new(false);
-    // Bytes and packets the first shard has read, for the progress bar.
-    let position = [std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)];
-    let mut others = Vec::with_capacity(shards.saturating_sub(1));
-    for _ in 1..shards {
-        let mut other = CaptureReader::open(path)?;
-        if let Some(filter) = &args.filter {
-            other.set_filter(filter)?;
-        }
-        others.push(other);
-    }
     let mut dispatchers = Vec::with_capacity(shards);
     for _ in 0..shards {
         dispatchers.push(pipeline.build()?);
     }
+    let (pool_tx, pool_rx) = mpsc::sync_channel::<Batch>(shards * (QUEUE_DEPTH + 2));
+    let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::sync_channel(QUEUE_DEPTH)).unzip();
+    let hub = Hub {
+        side: Mutex::new(ReadSide {
+            reader,
+            filling: (0..shards).map(|_| Batch::default()).collect(),
+            senders: senders.clone(),
+            pool: pool_rx,
+            now: Timestamp::ZERO,
+            ticked_second: None,
+            packets: 0,
+            read_error: None,
+            ended: false,
+        }),
+        reading: AtomicBool::new(false),
+        waiting: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+        wakers: senders,
+        pool: pool_tx,
+        halt: AtomicBool::new(false),
+        position: [AtomicU64::new(0), AtomicU64::new(0)],
+        warnings: Mutex::new(Vec::new()),
+    };
     let strict = args.strict;
+    let (finished_tx, finished_rx) = mpsc::channel::<()>();
     let results = thread::scope(|scope| {
+        let hub = &hub;
         let mut handles = Vec::with_capacity(shards);
-        let mut dispatchers = dispatchers.into_iter();
-        let first = dispatchers.next();
-        let (halt, position) = (&halt, &position);
-        if let Some(dispatcher) = first {
-            handles.push(scope.spawn(move || file_shard(0, shards, dispatcher, reader, strict, halt, Some(position))));
+        for (index, (dispatcher, inbox)) in dispatchers.into_iter().zip(inboxes).enumerate() {
+            let finished = Finished(finished_tx.clone());
+            let handle = thread::Builder::new().name(format!("shard-{index}")).spawn_scoped(scope, move || {
+                let _finished = finished;
+                shard(index, hub, &inbox, dispatcher, strict)
+            });
+            match handle {
+                Ok(handle) => handles.push(handle),
+                Err(err) => {
+                    // The shards started read on; the run reports the failure.
+                    hub.halt.store(true, Ordering::Relaxed);
+                    return Err(anyhow::Error::new(err).context("cannot start a worker thread"));
+                }
+            }
         }
-        for ((index, dispatcher), other) in (1..).zip(dispatchers).zip(others.iter_mut()) {
-            handles.push(scope.spawn(move || file_shard(index, shards, dispatcher, other, strict, halt, None)));
+        drop(finished_tx);
+        let mut running = shards;
+        while running > 0 {
+            match finished_rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(()) => running -= 1,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            progress.update(hub.position[0].load(Ordering::Relaxed), hub.position[1].load(Ordering::Relaxed));
+            crate::print_warnings(args.quiet, std::mem::take(&mut *lock(&hub.warnings)), progress);
         }
-        while handles.iter().any(|h| !h.is_finished()) {
-            progress.update(position[0].load(Ordering::Relaxed), position[1].load(Ordering::Relaxed));
-            thread::sleep(std::time::Duration::from_millis(50));
-        }
-        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
-    });
-    let mut outcome =
-        Outcome { dispatchers: Vec::with_capacity(shards), read_error: None, faults: FaultPrinter::default() };
-    for (index, result) in results.into_iter().enumerate() {
-        let (dispatcher, faults, read_error) =
+        Ok(handles.into_iter().map(|handle| handle.join()).collect::<Vec<_>>())
+    })?;
+    let side = hub.side.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut outcome = Outcome {
+        dispatchers: Vec::with_capacity(shards),
+        read_error: side.read_error,
+        faults: FaultPrinter::default(),
+    };
+    for result in results {
+        let (dispatcher, faults) =
             result.map_err(|_| anyhow::anyhow!("a worker thread panicked outside any plugin"))?;
         outcome.dispatchers.push(dispatcher);
         outcome.faults.absorb(faults);
-        if index == 0 {
-            outcome.read_error = read_error;
-        }
     }
     Ok(outcome)
 }

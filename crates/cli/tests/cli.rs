@@ -420,3 +420,160 @@ fn a_sharded_run_from_standard_input_logs_the_same_events() {
     let sharded = sorted_lines(&out.stdout);
     assert!(sharded == one, "a stream read once and shared out gives the one-thread log");
 }
+
+/// A pcapng capture mixing what a sharded run must give the same as one thread: HTTP
+/// sessions over IPv4 and IPv6 on Ethernet, Linux cooked and raw IP interfaces, some of
+/// them sent in IP fragments; a datagram that never completes; UDP, ARP, undecodable
+/// frames, frames on an interface with no decoder and on one never described; a record
+/// larger than the reader's buffer; several megabytes, so the reader goes through many
+/// buffers; and a capture time spanning several seconds of ticks.
+fn mixed_capture(dir: &Path) -> PathBuf {
+    use netanalysis_core::{LinkType, Timestamp};
+    use netanalysis_test_support::frames;
+    use netanalysis_test_support::PcapNgWriter;
+
+    let at =
+        |k: u64, micros: u64| Timestamp::from_nanos(1_700_000_000_000_000_000 + k * 173_000_000 + micros * 1000, 6);
+    // (time, interface, frame); interface 0 is Ethernet, 1 Linux cooked, 2 raw IP.
+    let mut records: Vec<(Timestamp, u32, Vec<u8>)> = Vec::new();
+    let wrap = |interface: u32, ethernet: &[u8]| -> Vec<u8> {
+        let ether_type = u16::from_be_bytes([ethernet[12], ethernet[13]]);
+        match interface {
+            0 => ethernet.to_vec(),
+            1 => frames::sll(ether_type, &ethernet[14..]),
+            _ => ethernet[14..].to_vec(),
+        }
+    };
+    for k in 0..36u64 {
+        let interface = (k % 3) as u32;
+        let (client, server) = if k % 4 == 3 {
+            (format!("[fd00::{:x}]:{}", k + 1, 42000 + k), "[fd00::99]:80".to_owned())
+        } else {
+            (format!("10.3.{}.{}:{}", k % 5, 10 + k, 42000 + k), "10.3.9.9:80".to_owned())
+        };
+        let mut flow = TcpFlow::new(&client, &server).clock(at(k, 0), 700);
+        let body: Vec<u8> = (0..20_000 + k as usize * 4_000).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        flow.handshake()
+            .send(Side::Client, format!("GET /mixed/{k} HTTP/1.1\r\nHost: mixed\r\n\r\n").as_bytes())
+            .send_segments(Side::Server, &response, 1400)
+            .close();
+        let fragmented = k % 5 == 1;
+        for (index, (ts, frame)) in flow.frames().iter().enumerate() {
+            if fragmented && frame.len() > 600 {
+                let ip = &frame[14..];
+                let pieces = if ip[0] >> 4 == 4 {
+                    frames::ipv4_fragments(ip, 512, (k * 100 + index as u64) as u16)
+                } else {
+                    frames::ipv6_fragments(ip, 512, (k * 100 + index as u64) as u32)
+                };
+                for piece in pieces {
+                    let ether_type = if piece[0] >> 4 == 4 { frames::ETHERTYPE_IPV4 } else { frames::ETHERTYPE_IPV6 };
+                    records.push((*ts, interface, wrap(interface, &frames::ethernet(ether_type, &piece))));
+                }
+            } else {
+                records.push((*ts, interface, wrap(interface, frame)));
+            }
+        }
+        // Datagrams of other kinds, between the session's packets.
+        let udp = frames::udp_v4([10, 4, 0, k as u8], [10, 4, 1, 1], 5000 + k as u16, 53, b"query");
+        records.push((at(k, 350), 0, frames::ethernet(frames::ETHERTYPE_IPV4, &udp)));
+        records.push((at(k, 360), 0, frames::ethernet(frames::ETHERTYPE_ARP, &[0, 1, 8, 0, 6, 4, 0, 1])));
+        let short_tcp = frames::ip_v4([10, 5, 0, k as u8], [10, 5, 0, 1], 6, &[0, 80, 0]);
+        records.push((at(k, 370), 2, short_tcp));
+        records.push((at(k, 380), 0, vec![0xff; 9]));
+        records.push((at(k, 390), 3, vec![0xab; 64]));
+        records.push((at(k, 395), 7, vec![0xcd; 64]));
+    }
+    // The first fragment of a datagram whose rest never comes.
+    let lost = frames::udp_v4([10, 6, 0, 1], [10, 6, 0, 2], 6000, 6001, &[7; 3000]);
+    let first = frames::ipv4_fragments(&lost, 1024, 4242).remove(0);
+    records.push((at(3, 500), 0, frames::ethernet(frames::ETHERTYPE_IPV4, &first)));
+    // A record larger than the reader's buffer.
+    let mut jumbo = frames::ethernet(frames::ETHERTYPE_IPV4, &frames::udp_v4([10, 7, 0, 1], [10, 7, 0, 2], 7, 7, b"x"));
+    jumbo.resize(3 << 20, 0x5a);
+    records.push((at(20, 100), 0, jumbo));
+    records.sort_by_key(|(ts, _, _)| *ts);
+
+    let mut file = PcapNgWriter::new(false);
+    file.interface(LinkType::ETHERNET, Some(9))
+        .interface(LinkType::LINUX_SLL, None)
+        .interface(LinkType::RAW, None)
+        .interface(LinkType(147), None);
+    for (ts, interface, frame) in &records {
+        let units = if *interface == 0 { ts.as_nanos() } else { ts.as_nanos() / 1000 };
+        file.packet(*interface, units, frame);
+    }
+    let path = dir.join("mixed.pcapng");
+    std::fs::write(&path, file.into_bytes()).unwrap();
+    path
+}
+
+/// Runs the command with `stdin` written from another thread (the output may fill its
+/// pipe before the input is all written).
+fn run_with_stdin(args: &[&str], stdin: Vec<u8>) -> Output {
+    let mut child =
+        bin().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut input, &stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+#[test]
+fn sharded_runs_of_a_mixed_capture_log_and_count_the_same_as_one_thread() {
+    fn args<'a>(threads: &'a str, input: &'a str) -> [&'a str; 9] {
+        ["--quiet", "--threads", threads, "--json", "JsonLog,packets=1", "HTTP", "Example3", "PortCounter", input]
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let capture = mixed_capture(dir.path());
+    let capture = capture.to_str().unwrap();
+    let one = sorted_json(&args("1", capture));
+    let summary: serde_json::Value =
+        serde_json::from_str(one.iter().find(|l| l.contains("\"run_summary\"")).expect("a run summary")).unwrap();
+    for key in [
+        "ip_fragments_reassembled",
+        "ip_fragments_pending",
+        "packets_undecoded_not_ip",
+        "packets_undecoded_bad_link_header",
+        "packets_undecoded_bad_transport_header",
+        "packets_undecoded_unknown_interface",
+        "link_type_unsupported",
+    ] {
+        assert!(summary[key].as_u64().is_some_and(|n| n > 0), "the capture has some {key}: {summary}");
+    }
+    assert_eq!(one.iter().filter(|l| l.contains("\"http_transaction\"")).count(), 36);
+    for threads in ["2", "3", "4"] {
+        let sharded = sorted_json(&args(threads, capture));
+        let missing: Vec<&String> = one.iter().filter(|l| !sharded.contains(l)).take(5).collect();
+        let extra: Vec<&String> = sharded.iter().filter(|l| !one.contains(l)).take(5).collect();
+        assert!(
+            one == sharded,
+            "--threads {threads}: only in one thread's log {missing:#?}, only in the sharded {extra:#?}"
+        );
+    }
+    let piped = run_with_stdin(&args("2", "-"), std::fs::read(capture).unwrap());
+    assert!(piped.status.success(), "{}", text(&piped.stderr));
+    assert!(sorted_lines(&piped.stdout) == one, "a stream read once and shared out gives the one-thread log");
+}
+
+#[test]
+fn sharded_runs_print_the_same_summary_and_warnings_as_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = mixed_capture(dir.path());
+    let stderr = |threads: &str| {
+        let out = run(&["--threads", threads, "HTTP", capture.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        // The first summary line has the run's wall-clock time and speed.
+        text(&out.stderr).lines().filter(|l| !l.contains(" MB/s)")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let one = stderr("1");
+    assert!(one.iter().any(|l| l.contains("warning")), "the capture draws warnings: {one:#?}");
+    for threads in ["2", "3"] {
+        assert_eq!(stderr(threads), one, "--threads {threads}");
+    }
+}
