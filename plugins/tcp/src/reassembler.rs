@@ -463,6 +463,7 @@ impl TcpReassembler {
         // Monologue bytes are kept only for someone who reads them: a subscriber, the
         // dump files or the monologue trace.
         session.keep_monologue_data(wanted.monologue || options.dump.is_some() || verbosity & TRACE_MONOLOGUES != 0);
+        session.report_data(wanted.data);
         Entry {
             serial: *next_serial,
             generation,

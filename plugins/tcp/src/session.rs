@@ -331,6 +331,8 @@ pub struct TcpSession {
     pieces: Vec<Piece>,
     /// Whether monologues carry their bytes and packet spans.
     keep_monologue_data: bool,
+    /// Whether released bytes are reported as [`Action::Data`].
+    data_actions: bool,
 }
 
 impl TcpSession {
@@ -357,6 +359,7 @@ impl TcpSession {
             last_packet: first.packet,
             pieces: Vec::new(),
             keep_monologue_data: true,
+            data_actions: true,
         }
     }
 
@@ -368,6 +371,13 @@ impl TcpSession {
     /// neither clones a handle per chunk nor grows those lists.
     pub fn keep_monologue_data(&mut self, keep: bool) {
         self.keep_monologue_data = keep;
+    }
+
+    /// Whether released bytes are reported as [`Action::Data`]; they are unless this is
+    /// set to `false`, for a caller that emits no `tcp_data` (nobody subscribed). Every
+    /// other action, and the counts, stay the same.
+    pub fn report_data(&mut self, report: bool) {
+        self.data_actions = report;
     }
 
     /// The client endpoint.
@@ -720,6 +730,7 @@ impl TcpSession {
         }
         let direction = Direction::from_index(x);
         let keep = self.keep_monologue_data;
+        let report = self.data_actions;
         for piece in pieces.drain(..) {
             let half = &mut self.halves[x];
             let continued = std::mem::take(&mut half.continued_next);
@@ -732,11 +743,18 @@ impl TcpSession {
                     half.monologue_len += bytes.len() as u64;
                     if keep {
                         monologue.note_packet(packet, ts, bytes.len() as u64);
-                        monologue.data.push(bytes.clone());
                     } else {
                         monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
                     }
-                    actions.push(Action::Data { direction, offset, data: bytes, packet, ts });
+                    match (keep, report) {
+                        (true, true) => {
+                            monologue.data.push(bytes.clone());
+                            actions.push(Action::Data { direction, offset, data: bytes, packet, ts });
+                        }
+                        (true, false) => monologue.data.push(bytes),
+                        (false, true) => actions.push(Action::Data { direction, offset, data: bytes, packet, ts }),
+                        (false, false) => {}
+                    }
                 }
                 Piece::Gap { offset, len } => {
                     monologue.gaps.push(Gap { offset, len });

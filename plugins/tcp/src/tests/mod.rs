@@ -39,6 +39,8 @@ struct Harness {
     packet: u64,
     /// Whether monologues keep their bytes (see `TcpSession::keep_monologue_data`).
     keep_data: bool,
+    /// Whether released bytes are reported (see `TcpSession::report_data`).
+    report_data: bool,
 }
 
 impl Harness {
@@ -54,6 +56,7 @@ impl Harness {
             log: Vec::new(),
             packet: 0,
             keep_data: true,
+            report_data: true,
         }
     }
 
@@ -92,10 +95,11 @@ impl Harness {
             payload,
             uncaptured,
         };
-        let (limits, keep_data) = (self.limits, self.keep_data);
+        let (limits, keep_data, report_data) = (self.limits, self.keep_data, self.report_data);
         let session = self.session.get_or_insert_with(|| {
             let mut session = TcpSession::new(&segment, limits);
             session.keep_monologue_data(keep_data);
+            session.report_data(report_data);
             session
         });
         session.push(&segment, &mut self.outcome);

@@ -401,10 +401,11 @@ fn established_hole_not_yet_acknowledged_waits_while_the_other_side_speaks() {
 /// Drives one exchange with every kind of monologue content: in-order and out-of-order
 /// data, a declared hole, payload cut by the snaplen, a split at `max_monologue`, and
 /// turns of both sides.
-fn mixed_exchange(keep_data: bool) -> Vec<Action> {
+fn mixed_exchange(keep_data: bool, report_data: bool) -> Vec<Action> {
     let limits = SessionLimits { max_monologue: 10, ..SessionLimits::default() };
     let mut h = Harness::with_limits(limits);
     h.keep_data = keep_data;
+    h.report_data = report_data;
     let (c, s) = h.handshake();
     h.push(true, c, Some(s), PSH, b"GET ");
     h.push(true, c.wrapping_add(8), Some(s), PSH, b"HTTP");
@@ -420,8 +421,8 @@ fn mixed_exchange(keep_data: bool) -> Vec<Action> {
 
 #[test]
 fn established_monologues_without_data_keep_everything_else() {
-    let with_data = mixed_exchange(true);
-    let without_data = mixed_exchange(false);
+    let with_data = mixed_exchange(true, true);
+    let without_data = mixed_exchange(false, true);
     assert_eq!(with_data.len(), without_data.len());
     let mut monologues = 0;
     for (full, lean) in with_data.iter().zip(&without_data) {
@@ -441,4 +442,23 @@ fn established_monologues_without_data_keep_everything_else() {
     }
     // The split at `max_monologue`, the hole and the turns make several monologues.
     assert!(monologues >= 4, "{monologues} monologues");
+}
+
+#[test]
+fn established_without_data_reports_everything_but_the_data() {
+    let reported = mixed_exchange(true, true);
+    let unreported = mixed_exchange(true, false);
+    let expected: Vec<&Action> = reported.iter().filter(|a| !matches!(a, Action::Data { .. })).collect();
+    assert!(expected.len() < reported.len());
+    assert_eq!(unreported.iter().collect::<Vec<_>>(), expected);
+    // Neither the monologues' bytes nor the counts depend on it.
+    let bytes = |log: &[Action]| -> Vec<Vec<u8>> {
+        log.iter()
+            .filter_map(|a| match a {
+                Action::Monologue(m) => Some(m.data.to_vec()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(bytes(&reported), bytes(&unreported));
 }
