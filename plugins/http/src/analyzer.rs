@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
 
 use netanalysis_core::{
-    AnyEvent, Config, ConfigError, Context, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
+    AnyEvent, Config, ConfigError, Context, Endpoint, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
     Subscriptions, Summary,
 };
 use netanalysis_tcp::{SessionId, TcpData, TcpSessionEnd, TcpStreamEnd};
 
 use crate::events::{HttpRequest, HttpResponse, HttpTransaction};
 use crate::parser::Limits;
-use crate::session::{Emitted, HttpSession, Shared};
+use crate::session::{Emitted, HttpSession, Shared, Skip};
 
 /// The options of the `HTTP` plugin.
 pub const HTTP_OPTIONS: &[OptionSpec] = &[
@@ -144,16 +144,32 @@ impl HttpAnalyzer {
 /// up lately kept at hand by the address of their id. The events of one session share
 /// its id's allocation, so finding a recent session costs no hashing and no string
 /// comparison; an entry holds its id, so the address cannot be reused while cached.
+///
+/// A session at hand may have lent out the body one of its directions is reading
+/// ([`Skip`]): the stretches that only continue it are consumed right here. Whatever
+/// reaches a session otherwise (through `slot`, `remove`, or the entry leaving) gives
+/// the body back first, and a slot is at hand in one entry at most.
 #[derive(Debug)]
 struct Sessions {
     index: HashMap<SessionId, usize, KeyHashing>,
     slab: Vec<Option<HttpSession>>,
     free: Vec<usize>,
-    recent: [Option<(SessionId, usize)>; RECENT],
+    recent: [Option<AtHand>; RECENT],
+    /// Per slot, where its session is at hand: 0 when it is not, `k + 1` at `recent[k]`.
+    held: Vec<u8>,
 }
 
-/// Sessions kept at hand (a power of two).
+/// A session kept at hand.
+#[derive(Debug)]
+struct AtHand {
+    id: SessionId,
+    slot: usize,
+    skip: Option<Skip>,
+}
+
+/// Sessions kept at hand (a power of two, below 256).
 const RECENT: usize = 64;
+const _: () = assert!(RECENT.is_power_of_two() && RECENT < 256);
 
 /// Where `id` is kept among the recent sessions.
 fn recent_at(id: &SessionId) -> usize {
@@ -170,30 +186,91 @@ impl Default for Sessions {
             slab: Vec::new(),
             free: Vec::new(),
             recent: std::array::from_fn(|_| None),
+            held: Vec::new(),
         }
     }
 }
 
 impl Sessions {
+    /// The entry at hand for this very id (the same allocation), if any.
+    #[inline]
+    fn at_hand(&mut self, id: &SessionId) -> Option<&mut AtHand> {
+        let entry = self.recent.get_mut(recent_at(id))?.as_mut()?;
+        std::ptr::eq(entry.id.as_str(), id.as_str()).then_some(entry)
+    }
+
+    /// Consumes `data` by its length if it only continues a body its session lent out.
+    #[inline]
+    fn skip(&mut self, data: &TcpData) -> bool {
+        let Some(skip) = self.at_hand(&data.session).and_then(|entry| entry.skip.as_mut()) else { return false };
+        skip.take(data.from, data.offset, data.data.len(), data.ts)
+    }
+
+    /// Lets the session of `id` (just used, so at hand) lend out the body `from` sends.
+    fn lend(&mut self, id: &SessionId, from: Endpoint) {
+        let Some(slot) = self.at_hand(id).map(|entry| entry.slot) else { return };
+        let skip = self.slab.get(slot).and_then(Option::as_ref).and_then(|session| session.lend(from));
+        if let Some(entry) = self.at_hand(id) {
+            entry.skip = skip;
+        }
+    }
+
+    /// Gives a lent body back to its session.
+    fn settle(&mut self, slot: usize, skip: Option<Skip>) {
+        if let (Some(skip), Some(Some(session))) = (skip, self.slab.get_mut(slot)) {
+            session.settle(&skip);
+        }
+    }
+
+    /// Empties the entry at `at` (its session gets its body back).
+    fn vacate(&mut self, at: usize) {
+        if let Some(entry) = self.recent.get_mut(at).and_then(Option::take) {
+            if let Some(held) = self.held.get_mut(entry.slot) {
+                *held = 0;
+            }
+            self.settle(entry.slot, entry.skip);
+        }
+    }
+
+    /// Empties the entry that leads to `slot`, if one does.
+    fn let_go(&mut self, slot: usize) {
+        if let Some(at) = self.held.get(slot).and_then(|held| usize::from(*held).checked_sub(1)) {
+            self.vacate(at);
+        }
+    }
+
+    /// Keeps `id` at hand, as the only entry leading to `slot`.
+    fn keep_at_hand(&mut self, id: &SessionId, slot: usize) {
+        self.let_go(slot);
+        let at = recent_at(id);
+        self.vacate(at);
+        if self.held.len() <= slot {
+            self.held.resize(slot + 1, 0);
+        }
+        if let (Some(entry), Some(held)) = (self.recent.get_mut(at), self.held.get_mut(slot)) {
+            *entry = Some(AtHand { id: id.clone(), slot, skip: None });
+            // Below RECENT, so it fits a byte.
+            *held = (at + 1) as u8;
+        }
+    }
+
+    /// The slot of a session, which gets back any body it lent out.
     #[inline]
     fn slot(&mut self, id: &SessionId) -> Option<usize> {
-        let at = recent_at(id);
-        if let Some(Some((known, slot))) = self.recent.get(at) {
-            if std::ptr::eq(known.as_str(), id.as_str()) {
-                return Some(*slot);
-            }
+        if let Some(entry) = self.at_hand(id) {
+            let (slot, skip) = (entry.slot, entry.skip.take());
+            self.settle(slot, skip);
+            return Some(slot);
         }
-        self.look_up(id, at)
+        self.look_up(id)
     }
 
     /// Finds a session that is not at hand, and keeps it at hand.
     #[cold]
     #[inline(never)]
-    fn look_up(&mut self, id: &SessionId, at: usize) -> Option<usize> {
+    fn look_up(&mut self, id: &SessionId) -> Option<usize> {
         let slot = *self.index.get(id)?;
-        if let Some(entry) = self.recent.get_mut(at) {
-            *entry = Some((id.clone(), slot));
-        }
+        self.keep_at_hand(id, slot);
         Some(slot)
     }
 
@@ -228,20 +305,15 @@ impl Sessions {
             *entry = session;
         }
         self.index.insert(id.clone(), slot);
-        if let Some(entry) = self.recent.get_mut(recent_at(id)) {
-            *entry = Some((id.clone(), slot));
-        }
+        self.keep_at_hand(id, slot);
         slot
     }
 
     fn remove(&mut self, id: &SessionId) -> Option<HttpSession> {
         let slot = self.index.remove(id)?;
-        // The slot will be reused: nothing at hand may lead to it any more.
-        for entry in &mut self.recent {
-            if entry.as_ref().is_some_and(|(_, at_hand)| *at_hand == slot) {
-                *entry = None;
-            }
-        }
+        // The slot will be reused: nothing at hand may lead to it any more (and the
+        // session gets back any body it lent out).
+        self.let_go(slot);
         self.free.push(slot);
         self.slab.get_mut(slot).and_then(Option::take)
     }
@@ -325,9 +397,15 @@ impl Listener for HttpAnalyzer {
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
+            if self.sessions.skip(data) {
+                return Ok(());
+            }
             // Sessions that are not (or no longer) HTTP ignore their data.
             if let Some(session) = self.sessions.get_or_insert(&data.session) {
                 session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
+            }
+            if self.shared.count_only {
+                self.sessions.lend(&data.session, data.from);
             }
         } else {
             self.on_end(event);
@@ -377,7 +455,9 @@ impl Listener for HttpAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netanalysis_core::{Endpoint, SocketPair};
+    use bytes::Bytes;
+    use netanalysis_core::{Dispatcher, SocketPair, Timestamp};
+    use netanalysis_tcp::{EndReason, StreamEndReason};
 
     fn id(port: u16) -> SessionId {
         let pair = SocketPair::new(Endpoint::new([10, 0, 0, 1].into(), port), Endpoint::new([10, 0, 0, 2].into(), 80));
@@ -408,6 +488,129 @@ mod tests {
         assert_eq!(sessions.slot(removed), None);
         for (k, slot) in slots.iter().enumerate().filter(|(k, _)| *k != 7) {
             assert_eq!(sessions.slot(&ids[k]), *slot);
+        }
+    }
+
+    /// Receives every HTTP event and keeps none.
+    struct Subscriber;
+    impl Listener for Subscriber {
+        fn subscribe(&self, subs: &mut Subscriptions) {
+            subs.event::<HttpRequest>().event::<HttpResponse>().event::<HttpTransaction>();
+        }
+    }
+
+    /// A small deterministic generator (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// The analyzer's summary after a random script of many interleaved sessions
+    /// (more than are kept at hand), whose events carry ids in several allocations.
+    fn summary_of_script(seed: u64, received: bool) -> Vec<(String, u64)> {
+        let mut builder = Dispatcher::builder();
+        builder.add("HTTP", None, Box::new(HttpAnalyzer::new(Limits::default(), false))).unwrap();
+        if received {
+            builder.add("Subscriber", None, Box::new(Subscriber)).unwrap();
+        }
+        let mut dispatcher = builder.build();
+        dispatcher.setup();
+        let client_says: &[&[u8]] = &[
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /p HTTP/1.1\r\nContent-Length: 3000\r\n\r\n",
+            b"HEAD /h HTTP/1.1\r\n\r\n",
+        ];
+        let server_says: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\n",
+            b"\r\n0\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+        ];
+        static FILL: [u8; 1000] = [b'x'; 1000];
+        let mut rng = Rng(seed);
+        let ts = Timestamp::from_micros(1_700_000_000, 0);
+        // Per session: its ids (several allocations of one text), offsets, ended.
+        let mut sessions: Vec<(Vec<SessionId>, [u64; 2], bool)> = Vec::new();
+        let server = Endpoint::new([10, 0, 0, 2].into(), 80);
+        let client_at = |k: u16| Endpoint::new([10, 0, 0, 1].into(), 10_000 + k);
+        for _ in 0..4000 {
+            if sessions.len() < 150 && rng.below(8) == 0 {
+                let k = sessions.len() as u16;
+                let ids = vec![id(10_000 + k), id(10_000 + k)];
+                sessions.push((ids, [0, 0], false));
+            }
+            let Some(k) = (!sessions.is_empty()).then(|| rng.below(sessions.len() as u64) as usize) else { continue };
+            let (ids, offsets, ended) = &mut sessions[k];
+            if *ended {
+                continue;
+            }
+            let session = ids[rng.below(ids.len() as u64) as usize].clone();
+            let client = client_at(k as u16);
+            let side = rng.below(2) as usize;
+            let (from, to) = if side == 0 { (client, server) } else { (server, client) };
+            let bytes = match rng.below(20) {
+                0 => {
+                    offsets[side] += 1 + rng.below(100);
+                    continue;
+                }
+                1 => {
+                    let end_offset = offsets[side];
+                    dispatcher.dispatch_event(TcpStreamEnd {
+                        session,
+                        from,
+                        to,
+                        reason: StreamEndReason::Fin,
+                        end_offset,
+                        ts,
+                    });
+                    continue;
+                }
+                2 => {
+                    *ended = true;
+                    let pair = SocketPair::new(client, server);
+                    dispatcher.dispatch_event(TcpSessionEnd {
+                        session,
+                        pair,
+                        reason: EndReason::Fin,
+                        packet: None,
+                        ts,
+                    });
+                    continue;
+                }
+                3..=7 => {
+                    let says = if side == 0 { client_says } else { server_says };
+                    Bytes::from_static(says[rng.below(says.len() as u64) as usize])
+                }
+                _ => Bytes::from_static(&FILL[..1 + rng.below(999) as usize]),
+            };
+            let offset = offsets[side];
+            offsets[side] += bytes.len() as u64;
+            dispatcher.dispatch_event(TcpData { session, from, to, offset, data: bytes, packet: 1, ts });
+        }
+        dispatcher.teardown();
+        let mut summary = Summary::new();
+        dispatcher.report(&mut summary);
+        summary
+            .iter()
+            .filter(|(key, _)| key.starts_with("http"))
+            .map(|(key, _)| (key.to_owned(), summary.count(key)))
+            .collect()
+    }
+
+    #[test]
+    fn counting_sessions_at_hand_gives_the_summary_of_receiving_every_event() {
+        for seed in 1..6u64 {
+            let counted = summary_of_script(seed * 0x9e37_79b9, false);
+            let received = summary_of_script(seed * 0x9e37_79b9, true);
+            assert_eq!(counted, received, "seed {seed}");
+            let count = |key: &str| counted.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
+            assert!(count("http_transactions") > 100, "{counted:?}");
         }
     }
 }

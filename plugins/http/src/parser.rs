@@ -640,6 +640,55 @@ const RETAINED_SPILL: usize = 4096;
 /// The longest chunk-size line accepted (size, extensions and CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
 
+/// A body lent out by a parser that keeps no details ([`MessageParser::lend`]): the
+/// stretches that continue it are consumed by their lengths alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lent {
+    /// Stream offset of the next byte expected.
+    next: u64,
+    left: Left,
+    /// Body bytes taken since it was lent.
+    bytes: u64,
+    /// Time of the last stretch taken.
+    ts: Timestamp,
+    /// The latest time of a stretch taken.
+    t_end: Timestamp,
+}
+
+/// What is left of a lent body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// This many bytes of a body of known length.
+    Length(u64),
+    /// This many bytes of a chunk.
+    ChunkData(u64),
+    /// Everything until the stream ends.
+    UntilClose,
+}
+
+impl Lent {
+    /// Takes the `len` bytes at `offset`, seen at `ts`, if they continue the body
+    /// without ending it (exactly the stretches `MessageParser::push` reads by their
+    /// lengths alone); false leaves them to the parser.
+    #[inline]
+    pub(crate) fn take(&mut self, offset: u64, len: usize, ts: Timestamp) -> bool {
+        let len = len as u64;
+        if offset != self.next || len == 0 {
+            return false;
+        }
+        match &mut self.left {
+            Left::Length(n) | Left::ChunkData(n) if len < *n => *n -= len,
+            Left::UntilClose => {}
+            _ => return false,
+        }
+        self.next = offset.saturating_add(len);
+        self.bytes = self.bytes.saturating_add(len);
+        self.ts = ts;
+        self.t_end = self.t_end.max(ts);
+        true
+    }
+}
+
 /// Parses one direction of an HTTP/1.x conversation: see the module docs.
 ///
 /// ```
@@ -712,6 +761,44 @@ impl MessageParser {
     /// bodies (`Limits::decode`) needs the details, so it keeps them anyway.
     pub(crate) fn keep_details(&mut self, keep: bool) {
         self.keep = keep || self.limits.decode;
+    }
+
+    /// The body being read, lent out to be consumed by its lengths ([`Lent::take`])
+    /// without this parser: only from a parser that keeps no details, in the middle of
+    /// a body that has bytes left. The parser must get it back ([`settle`]) before it is
+    /// used again.
+    ///
+    /// [`settle`]: MessageParser::settle
+    pub(crate) fn lend(&self) -> Option<Lent> {
+        if self.keep || self.current.is_none() {
+            return None;
+        }
+        let left = match self.state {
+            State::Length(n) if n > 0 => Left::Length(n),
+            State::Chunked(Chunk::Data(n)) if n > 0 => Left::ChunkData(n),
+            State::UntilClose => Left::UntilClose,
+            _ => return None,
+        };
+        Some(Lent { next: self.next_offset?, left, bytes: 0, ts: self.ts, t_end: Timestamp::ZERO })
+    }
+
+    /// Takes back a lent body: what [`push`](MessageParser::push) would have made of
+    /// the stretches it took.
+    pub(crate) fn settle(&mut self, lent: &Lent) {
+        if lent.bytes == 0 {
+            return;
+        }
+        self.ts = lent.ts;
+        self.next_offset = Some(lent.next);
+        self.state = match lent.left {
+            Left::Length(n) => State::Length(n),
+            Left::ChunkData(n) => State::Chunked(Chunk::Data(n)),
+            Left::UntilClose => State::UntilClose,
+        };
+        if let Some(current) = self.current.as_mut() {
+            current.t_end = current.t_end.max(lent.t_end);
+            current.body.len = current.body.len.saturating_add(lent.bytes);
+        }
     }
 
     /// A parser that joins its stream at an unknown point: it looks for a message start

@@ -31,7 +31,7 @@ use smallvec::SmallVec;
 
 use crate::events::{HttpRequest, HttpResponse, HttpTransaction};
 use crate::message::{is_interim, Request, Response};
-use crate::parser::{start_check, Expect, Limits, MessageParser, ParserOutput, ParserStats, Role, StartCheck};
+use crate::parser::{start_check, Expect, Lent, Limits, MessageParser, ParserOutput, ParserStats, Role, StartCheck};
 
 /// How many bytes of a direction are searched for a first message start before the
 /// direction is taken to be something other than HTTP.
@@ -101,6 +101,23 @@ struct Probe {
     stash_ts: Timestamp,
     /// No byte of this direction came before the stash.
     stash_clean: bool,
+}
+
+/// A body one direction of a session is reading, lent out by its parser so that the
+/// stretches continuing it are consumed without the session ([`HttpSession::lend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Skip {
+    from: Endpoint,
+    side: usize,
+    lent: Lent,
+}
+
+impl Skip {
+    /// Takes a stretch from `from` at `offset` if it only continues the body.
+    #[inline]
+    pub fn take(&mut self, from: Endpoint, offset: u64, len: usize, ts: Timestamp) -> bool {
+        from == self.from && self.lent.take(offset, len, ts)
+    }
 }
 
 #[derive(Debug)]
@@ -175,6 +192,31 @@ impl HttpSession {
         } else {
             self.client = Some(from);
             0
+        }
+    }
+
+    /// The body `from` is sending, lent out (see [`MessageParser::lend`]) when it has
+    /// bytes left and the session only counts; the session must get it back
+    /// ([`settle`](HttpSession::settle)) before anything else reaches it.
+    pub fn lend(&self, from: Endpoint) -> Option<Skip> {
+        if self.phase != Phase::Http {
+            return None;
+        }
+        let side = if self.client == Some(from) {
+            0
+        } else if self.server == Some(from) {
+            1
+        } else {
+            return None;
+        };
+        let lent = self.parsers.as_ref()?.get(side)?.lend()?;
+        Some(Skip { from, side, lent })
+    }
+
+    /// Takes back a lent body.
+    pub fn settle(&mut self, skip: &Skip) {
+        if let Some(parser) = self.parsers.as_mut().and_then(|p| p.get_mut(skip.side)) {
+            parser.settle(&skip.lent);
         }
     }
 
