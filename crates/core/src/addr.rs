@@ -40,11 +40,30 @@ impl Hash for Endpoint {
     }
 }
 
+impl Endpoint {
+    /// An IPv4 endpoint's text, assembled on the stack (the JSON log and the traces
+    /// print endpoints several times per event); `None` for IPv6.
+    pub(crate) fn v4_text(&self) -> Option<crate::text::StackText<21>> {
+        let IpAddr::V4(addr) = self.addr else { return None };
+        // At most `255.255.255.255:65535`.
+        let mut text = crate::text::StackText::new();
+        for (i, octet) in addr.octets().into_iter().enumerate() {
+            if i > 0 {
+                text.push(b".");
+            }
+            text.push_u64(u64::from(octet));
+        }
+        text.push(b":");
+        text.push_u64(u64::from(self.port));
+        Some(text)
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.addr {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
-            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        match (self.v4_text(), self.addr) {
+            (Some(text), _) => f.write_str(text.as_str()),
+            (None, addr) => write!(f, "[{addr}]:{}", self.port),
         }
     }
 }
@@ -151,6 +170,14 @@ mod tests {
         // Numeric order and string order differ here: 9.x sorts after 10.x as a string.
         let pair = SocketPair::new(ep("9.0.0.1", 1), ep("10.0.0.1", 2));
         assert_eq!(pair.key(), "10.0.0.1:2-9.0.0.1:1");
+    }
+
+    #[test]
+    fn ipv4_endpoints_print_like_the_standard_library() {
+        for (addr, port) in [("0.0.0.0", 0), ("10.0.0.1", 80), ("255.255.255.255", 65535), ("192.168.1.10", 8080)] {
+            let addr: std::net::Ipv4Addr = addr.parse().unwrap();
+            assert_eq!(Endpoint::new(IpAddr::V4(addr), port).to_string(), format!("{addr}:{port}"));
+        }
     }
 
     #[test]

@@ -69,24 +69,52 @@ impl<'a> JsonObject<'a> {
     /// A string field from anything that displays (endpoints, timestamps).
     pub fn display(&mut self, key: &str, value: impl fmt::Display) -> &mut Self {
         self.key(key);
+        self.buf.push('"');
         let start = self.buf.len();
         let _ = write!(self.buf, "{value}");
-        // Escape in place only if needed (rare: displays are usually plain ASCII).
-        let needs_escape = self.buf[start..].chars().any(|c| c == '"' || c == '\\' || c.is_control());
-        if needs_escape {
+        // Escaped only if needed (rare: displays are usually plain ASCII).
+        if self.buf.as_bytes().get(start..).and_then(first_escape).is_some() {
             let text = self.buf.split_off(start);
+            self.buf.pop();
             write_json_string(self.buf, &text);
         } else {
-            self.buf.insert(start, '"');
             self.buf.push('"');
         }
+        self
+    }
+
+    /// Writes a capture time as a decimal string (`"1096989582.687684"`), as
+    /// [`display`](JsonObject::display) would, without the formatting machinery.
+    pub fn time(&mut self, key: &str, value: crate::Timestamp) -> &mut Self {
+        self.quoted(key, value.decimal_text().as_str())
+    }
+
+    /// Writes a span of capture time as a decimal string (`"0.051702"`).
+    pub fn elapsed(&mut self, key: &str, value: crate::Elapsed) -> &mut Self {
+        self.quoted(key, value.decimal_text().as_str())
+    }
+
+    /// Writes an endpoint as a string (`"10.0.0.1:80"`, `"[::1]:80"`).
+    pub fn endpoint(&mut self, key: &str, value: crate::Endpoint) -> &mut Self {
+        match value.v4_text() {
+            Some(text) => self.quoted(key, text.as_str()),
+            None => self.display(key, value),
+        }
+    }
+
+    /// A value known to need no escape (digits, points, colons).
+    fn quoted(&mut self, key: &str, plain: &str) -> &mut Self {
+        self.key(key);
+        self.buf.push('"');
+        self.buf.push_str(plain);
+        self.buf.push('"');
         self
     }
 
     /// An unsigned integer field.
     pub fn u64(&mut self, key: &str, value: u64) -> &mut Self {
         self.key(key);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
         self
     }
 
@@ -135,20 +163,61 @@ impl<'a> JsonObject<'a> {
 /// Appends `s` as a JSON string literal.
 pub fn write_json_string(buf: &mut String, s: &str) {
     buf.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(buf, "\\u{:04x}", c as u32);
+    // Runs of bytes that need no escape are copied whole; every byte that does is ASCII,
+    // so the runs end on character boundaries.
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    while let Some(at) = bytes.get(run..).and_then(first_escape).map(|i| run + i) {
+        buf.push_str(s.get(run..at).unwrap_or(""));
+        run = at + 1;
+        match bytes[at] {
+            b'"' => buf.push_str("\\\""),
+            b'\\' => buf.push_str("\\\\"),
+            b'\n' => buf.push_str("\\n"),
+            b'\r' => buf.push_str("\\r"),
+            b'\t' => buf.push_str("\\t"),
+            other => {
+                let _ = write!(buf, "\\u{:04x}", other);
             }
-            c => buf.push(c),
         }
     }
+    buf.push_str(s.get(run..).unwrap_or(""));
     buf.push('"');
+}
+
+/// Whether a byte of a UTF-8 string must be escaped in a JSON string: the quote, the
+/// backslash and the ASCII control characters (DEL included, as the log always did).
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\' || byte == 0x7f
+}
+
+/// The position of the first byte that [`needs_escape`], looking at eight bytes at a
+/// time: most strings (ids, URIs, header values) need none.
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A high bit for some byte below `n` (n <= 128), or equal to zero; exact as to
+    // whether there is one.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGHS;
+    let zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let hits = below(word, 0x20)
+            | zero(word ^ (ONES * u64::from(b'"')))
+            | zero(word ^ (ONES * u64::from(b'\\')))
+            | zero(word ^ (ONES * 0x7f));
+        if hits != 0 {
+            if let Some(i) = chunk.iter().position(|&b| needs_escape(b)) {
+                return Some(at + i);
+            }
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| needs_escape(b)).map(|i| at + i)
 }
 
 /// A registered JSON form: what the JSON log needs to subscribe to and write one type.
@@ -218,3 +287,64 @@ impl JsonEvent for crate::event::RunSummary {
 }
 
 crate::json_event!(crate::event::RunSummary);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The escaping the log has always done, one character at a time.
+    fn reference(s: &str) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn strings_escape_like_the_reference_wherever_the_special_character_sits() {
+        let specials = ['"', '\\', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', ' ', '~', '\u{80}', 'é', '€', '😀'];
+        for special in specials {
+            for len in 0..20 {
+                for at in 0..=len {
+                    let mut text: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    text.insert(at, special);
+                    let mut out = String::new();
+                    write_json_string(&mut out, &text);
+                    assert_eq!(out, reference(&text), "{text:?}");
+                }
+            }
+        }
+        for byte in 0u8..0x80 {
+            let text = format!("0123456789{}0123456789{}", byte as char, byte as char);
+            let mut out = String::new();
+            write_json_string(&mut out, &text);
+            assert_eq!(out, reference(&text), "byte {byte:#x}");
+        }
+    }
+
+    #[test]
+    fn typed_fields_write_what_display_would() {
+        let mut buf = String::new();
+        let mut object = JsonObject::begin(&mut buf, JsonOptions::default());
+        let ts = crate::Timestamp::from_micros(1_096_989_582, 687_684);
+        let later = crate::Timestamp::from_micros(1_096_989_582, 739_386);
+        let v4 = crate::Endpoint::new([10, 0, 0, 1].into(), 80);
+        let v6 = crate::Endpoint::new("2001:db8::1".parse::<std::net::IpAddr>().unwrap(), 443);
+        object.time("ts", ts).elapsed("e", later.since(ts)).endpoint("a", v4).endpoint("b", v6).u64("n", u64::MAX);
+        object.end();
+        assert_eq!(
+            buf,
+            r#"{"ts":"1096989582.687684","e":"0.051702","a":"10.0.0.1:80","b":"[2001:db8::1]:443","n":18446744073709551615}"#
+        );
+    }
+}

@@ -88,6 +88,7 @@ mod listener;
 mod packet;
 mod plugin;
 mod summary;
+mod text;
 mod time;
 
 pub use addr::{Endpoint, SocketPair};

@@ -81,19 +81,37 @@ impl std::hash::Hash for Timestamp {
     }
 }
 
-fn write_decimal(f: &mut fmt::Formatter<'_>, nanos: u64, digits: u8) -> fmt::Result {
-    let secs = nanos / 1_000_000_000;
-    let frac = nanos % 1_000_000_000;
-    if digits == 0 {
-        return write!(f, "{secs}");
+/// `nanos` as decimal seconds with `digits` digits after the point (at most 9), cut,
+/// not rounded, assembled on the stack: the JSON log and the traces print several
+/// times per event, and `write!` through the formatting machinery showed.
+pub(crate) fn decimal(nanos: u64, digits: u8) -> crate::text::StackText<30> {
+    let mut text = crate::text::StackText::new();
+    text.push_u64(nanos / 1_000_000_000);
+    if digits > 0 {
+        text.push(b".");
+        // The nine digits of the fraction, then cut to the precision.
+        let mut fraction = [b'0'; 9];
+        let mut rest = nanos % 1_000_000_000;
+        for slot in fraction.iter_mut().rev() {
+            // A single decimal digit.
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        text.push(&fraction[..usize::from(digits.min(9))]);
     }
-    let scaled = frac / 10u64.pow(9 - u32::from(digits));
-    write!(f, "{secs}.{scaled:0width$}", width = usize::from(digits))
+    text
+}
+
+impl Timestamp {
+    /// The decimal text `Display` prints.
+    pub(crate) fn decimal_text(self) -> crate::text::StackText<30> {
+        decimal(self.nanos, self.digits)
+    }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_decimal(f, self.nanos, self.digits)
+        f.write_str(decimal(self.nanos, self.digits).as_str())
     }
 }
 
@@ -127,9 +145,16 @@ impl Elapsed {
     }
 }
 
+impl Elapsed {
+    /// The decimal text `Display` prints.
+    pub(crate) fn decimal_text(self) -> crate::text::StackText<30> {
+        decimal(self.nanos, self.digits)
+    }
+}
+
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_decimal(f, self.nanos, self.digits)
+        f.write_str(decimal(self.nanos, self.digits).as_str())
     }
 }
 
@@ -158,6 +183,22 @@ mod tests {
         let b = Timestamp::from_micros(1096989582, 739386);
         assert_eq!(b.since(a).to_string(), "0.051702");
         assert_eq!(a.since(b).as_nanos(), 0);
+    }
+
+    #[test]
+    fn every_precision_cuts_the_fraction_like_the_formatter_would() {
+        for nanos in [0, 1, 999_999_999, 1_000_000_000, 1_096_989_582_687_684_123, u64::MAX] {
+            for digits in 0..=9u8 {
+                let secs = nanos / 1_000_000_000;
+                let expected = if digits == 0 {
+                    secs.to_string()
+                } else {
+                    let scaled = nanos % 1_000_000_000 / 10u64.pow(9 - u32::from(digits));
+                    format!("{secs}.{scaled:0width$}", width = usize::from(digits))
+                };
+                assert_eq!(Timestamp::from_nanos(nanos, digits).to_string(), expected);
+            }
+        }
     }
 
     #[test]

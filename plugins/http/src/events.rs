@@ -140,13 +140,13 @@ impl JsonEvent for HttpTransaction {
             .opt_u64("status", self.response.as_ref().map(|r| u64::from(r.status)))
             .u64("request_body_bytes", self.request.body.len)
             .opt_u64("response_body_bytes", self.response.as_ref().map(|r| r.body.len))
-            .display("t_start", self.t_start)
-            .display("request_end", self.request_end);
+            .time("t_start", self.t_start)
+            .time("request_end", self.request_end);
         match self.response_start {
-            Some(ts) => out.display("response_start", ts),
+            Some(ts) => out.time("response_start", ts),
             None => out.null("response_start"),
         };
-        out.display("t_end", self.t_end).display("t_elapsed", self.t_elapsed).bool("unanswered", self.unanswered);
+        out.time("t_end", self.t_end).elapsed("t_elapsed", self.t_elapsed).bool("unanswered", self.unanswered);
     }
 }
 

@@ -158,7 +158,7 @@ impl Listener for JsonLog {
         };
         self.line.clear();
         let mut object = JsonObject::begin(&mut self.line, self.options);
-        object.str("event", schema.name).display("ts", ctx.now());
+        object.str("event", schema.name).time("ts", ctx.now());
         (schema.write)(event, &mut object);
         object.end();
         self.line.push('\n');

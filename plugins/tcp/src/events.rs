@@ -270,8 +270,8 @@ impl JsonEvent for TcpPacket {
     fn write_json(&self, out: &mut JsonObject<'_>) {
         out.opt_str("session", self.session.as_ref().map(|s| s.as_str()))
             .u64("packet", self.number)
-            .display("from", self.from)
-            .display("to", self.to)
+            .endpoint("from", self.from)
+            .endpoint("to", self.to)
             .display("flags", self.flags)
             .u64("seq", u64::from(self.seq))
             .u64("ack", u64::from(self.ack))
@@ -308,8 +308,8 @@ impl Event for TcpSessionStart {
 impl JsonEvent for TcpSessionStart {
     fn write_json(&self, out: &mut JsonObject<'_>) {
         out.str("session", self.session.as_str())
-            .display("client", self.client)
-            .display("server", self.server)
+            .endpoint("client", self.client)
+            .endpoint("server", self.server)
             .bool("mid_stream", self.mid_stream);
     }
 }
@@ -394,10 +394,10 @@ impl JsonEvent for TcpMonologue {
     fn write_json(&self, out: &mut JsonObject<'_>) {
         out.str("session", self.session.as_str())
             .u64("index", u64::from(self.index))
-            .display("from", self.from)
-            .display("to", self.to)
-            .display("t_start", self.t_start)
-            .display("t_end", self.t_end)
+            .endpoint("from", self.from)
+            .endpoint("to", self.to)
+            .time("t_start", self.t_start)
+            .time("t_end", self.t_end)
             .u64("packets", u64::from(self.packets))
             .u64("bytes", self.data.len())
             .u64("gaps", self.gaps.len() as u64)
@@ -456,7 +456,7 @@ impl Event for TcpStreamEnd {
 
 impl JsonEvent for TcpStreamEnd {
     fn write_json(&self, out: &mut JsonObject<'_>) {
-        out.str("session", self.session.as_str()).display("from", self.from).str("reason", self.reason.as_str());
+        out.str("session", self.session.as_str()).endpoint("from", self.from).str("reason", self.reason.as_str());
     }
 }
 
