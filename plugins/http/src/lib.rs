@@ -62,6 +62,11 @@
 //! `http_unanswered`, `http_skipped_bytes`, `http_sessions_not_http_after_upgrade`,
 //! `http_decode_errors` and further counts of every limit and error.
 //!
+//! When no listener subscribed to any of the three events and `v` is 0, the analyzer
+//! only counts: heads are still parsed to frame bodies and pair responses, but no
+//! events are built and, unless `decode` needs them, no fields or bodies are kept (the
+//! bytes of a body are consumed by their lengths); the run summary is the same.
+//!
 //! # Configuration
 //!
 //! | option | type | default | meaning |
