@@ -1467,8 +1467,31 @@ impl MessageParser {
         data.len()
     }
 
+    /// [`complete`](MessageParser::complete) for a parser that keeps no details: the
+    /// message is reported by its numbers, and dropped where it lies.
+    fn complete_numbers(&mut self, complete: bool, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        self.state = State::Boundary;
+        let Some(current) = self.current.as_ref() else { return };
+        if !complete {
+            stats.incomplete += 1;
+        }
+        let upgrade = current.upgrade;
+        out.push(match current.head.line {
+            StartLine::Request { .. } => ParserOutput::RequestEnded,
+            StartLine::Response { status, .. } => ParserOutput::ResponseEnded { status, answers: current.answers },
+        });
+        self.current = None;
+        if upgrade {
+            self.state = State::Done;
+            out.push(ParserOutput::Upgraded);
+        }
+    }
+
     /// Ends the current message at stream offset `end` and reports it.
     fn complete(&mut self, end: u64, complete: bool, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        if !self.keep {
+            return self.complete_numbers(complete, stats, out);
+        }
         self.state = State::Boundary;
         let Some(current) = self.current.take() else { return };
         let end = end.max(current.head_end);
@@ -1495,11 +1518,6 @@ impl MessageParser {
         let upgrade = current.upgrade;
         let headers = current.head.headers;
         match current.head.line {
-            // Without details, a message is reported by its numbers alone.
-            StartLine::Request { .. } if !self.keep => out.push(ParserOutput::RequestEnded),
-            StartLine::Response { status, .. } if !self.keep => {
-                out.push(ParserOutput::ResponseEnded { status, answers: current.answers });
-            }
             StartLine::Request { method, uri, version, .. } => {
                 out.push(ParserOutput::Request(Request {
                     method,
