@@ -577,3 +577,53 @@ fn sharded_runs_print_the_same_summary_and_warnings_as_one_thread() {
         assert_eq!(stderr(threads), one, "--threads {threads}");
     }
 }
+
+#[test]
+fn sharded_runs_end_on_plugin_failures_as_one_thread_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = many_sessions_capture(dir.path());
+    let capture = capture.to_str().unwrap();
+    let log = dir.path().join("events.jsonl");
+    let log_arg = format!("JsonLog,out={}", log.display());
+    let read = || json_lines(&std::fs::read(&log).unwrap()).last().unwrap()["packets_read"].as_u64().unwrap();
+    let all = {
+        assert_eq!(run_in_process(&["--quiet", &log_arg, capture]), std::process::ExitCode::from(0));
+        read()
+    };
+    for threads in ["2", "3"] {
+        let panics = ["--quiet", "--threads", threads, "Milestones,every=1,panic_at=3", &log_arg, capture];
+        assert_eq!(run_in_process(&panics), std::process::ExitCode::from(1), "--threads {threads}");
+        assert_eq!(read(), all, "a panicking plugin does not stop the run");
+        let strict = ["--quiet", "--threads", threads, "--strict", "Milestones,fail_at=2", &log_arg, capture];
+        assert_eq!(run_in_process(&strict), std::process::ExitCode::from(1), "--threads {threads} --strict");
+    }
+}
+
+#[test]
+fn a_sharded_run_into_a_closed_pipe_ends_with_status_0() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let capture = mixed_capture(dir.path());
+    let mut child = bin()
+        .args(["--threads", "2", "--json", "JsonLog,packets=1", "HTTP", capture.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"event\":"), "{first}");
+    // The reader is dropped: the pipe is closed. The run must end by itself.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("a sharded run into a closed pipe did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
