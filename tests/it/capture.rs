@@ -758,6 +758,52 @@ fn live_capture_sees_a_loopback_http_exchange() {
     assert!(reader.next_packet().unwrap().is_none());
 }
 
+/// A live capture with nothing to see reports idleness with the wall clock, so time-based
+/// work goes on while the network is quiet; `next_packet` never does. Says "skipped"
+/// without the `pcap` feature or without capture permission.
+#[test]
+fn live_capture_reports_idleness_with_the_wall_clock() {
+    use netanalysis_capture::Next;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    // A port nobody connects to: no packet passes the filter.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let filter = format!("tcp port {}", unused.local_addr().unwrap().port());
+    let mut reader = match CaptureReader::live("lo", Some(&filter)) {
+        Ok(reader) => reader,
+        Err(e @ (OpenError::FeatureMissing { .. } | OpenError::Live { .. })) => {
+            println!("skipped: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let wall = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let (before, started) = (wall(), Instant::now());
+    match reader.next_or_idle(Duration::from_millis(200)).unwrap() {
+        Next::Idle(now) => assert!((before..=wall()).contains(&now.secs()), "{now} is the wall clock"),
+        other => panic!("expected idleness, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    reader.stop_handle().store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(reader.next_or_idle(Duration::from_millis(200)).unwrap(), Next::End));
+}
+
+#[test]
+fn a_file_is_never_idle() {
+    use netanalysis_capture::Next;
+    let mut flow = TcpFlow::new("10.0.0.1:40000", "10.0.0.2:80");
+    flow.handshake().close();
+    let mut reader = CaptureReader::from_reader("flow.pcap", Box::new(io::Cursor::new(flow.to_pcap()))).unwrap();
+    let mut packets = 0;
+    loop {
+        match reader.next_or_idle(std::time::Duration::ZERO).unwrap() {
+            Next::Packet(_) => packets += 1,
+            Next::Idle(now) => panic!("a file reported idleness at {now}"),
+            Next::End => break,
+        }
+    }
+    assert_eq!(packets, flow.frames().len());
+}
+
 fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();

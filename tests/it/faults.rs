@@ -450,3 +450,49 @@ fn follow_ends_on_interrupt_and_teardown_flushes_open_sessions() {
     assert_eq!(count_events(&lines, "tcp_session_end"), 1, "teardown ended the open session");
     assert_eq!(run_summary(&lines)["packets_read"], 4);
 }
+
+/// On a quiet live capture the wall clock still moves: a session that stops talking ends
+/// by its idle timeout while nothing else arrives. Says "skipped" without the `pcap`
+/// feature or without capture permission.
+#[test]
+fn live_capture_times_out_a_quiet_session_by_the_wall_clock() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = Command::new(netanalysis_bin())
+        .args(["--live", "lo", "--filter", &format!("tcp port {port}"), "TCP,idle_timeout=1,v=4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the netanalysis binary starts");
+    // Time to open the capture (or to refuse to).
+    std::thread::sleep(Duration::from_millis(1500));
+    if child.try_wait().unwrap().is_some() {
+        let mut stderr = String::new();
+        child.stderr.take().expect("piped").read_to_string(&mut stderr).unwrap();
+        println!("skipped: {}", stderr.trim());
+        return;
+    }
+    // A session that says hello and then nothing, kept open.
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    client.write_all(b"hello").unwrap();
+    let mut hello = [0u8; 5];
+    server.read_exact(&mut hello).unwrap();
+    // The timeout (1 s) passes with no packet; the wall clock ticks once a second.
+    std::thread::sleep(Duration::from_secs(4));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let status = wait_at_most(&mut child, Duration::from_secs(30));
+    drop((client, server));
+    let mut stdout = String::new();
+    child.stdout.take().expect("piped").read_to_string(&mut stdout).unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    let key = format!("127.0.0.1:{port}");
+    let end = stdout
+        .lines()
+        .find(|l| l.starts_with("tcp_session_end") && l.contains(&key))
+        .unwrap_or_else(|| panic!("the session ended: {stdout}"));
+    assert!(end.contains("reason=timeout"), "{end}");
+}

@@ -72,6 +72,6 @@ mod stats;
 pub use decode::{decode_frame, Decoded, Fragment, Undecoded};
 pub use defrag::{DefragLimits, DefragStats};
 pub use error::{OpenError, ReadError};
-pub use reader::{CaptureReader, FrameAt};
+pub use reader::{CaptureReader, FrameAt, Next};
 pub use source::SharedBuffer;
 pub use stats::CaptureStats;

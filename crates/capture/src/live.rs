@@ -7,13 +7,19 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netanalysis_core::{LinkType, Timestamp};
 
 use crate::error::{OpenError, ReadError};
 
-/// How long libpcap waits for packets before returning, so the stop flag is seen.
+/// How long libpcap may hold packets back to deliver them in batches.
 const READ_TIMEOUT_MS: i32 = 100;
+/// How long to sleep when no packet is waiting, before looking again (and at the stop
+/// flag). The handle is non-blocking: on Linux, libpcap's blocking read waits through its
+/// own timeout until a packet comes, so a quiet interface would never let the reader see
+/// the stop flag (Ctrl-C) or report idleness.
+const QUIET_SLEEP: Duration = Duration::from_millis(5);
 const SNAPLEN: i32 = 262_144;
 
 pub(crate) struct LiveSource {
@@ -21,6 +27,20 @@ pub(crate) struct LiveSource {
     capture: pcap::Capture<pcap::Active>,
     link_type: LinkType,
     frame: Vec<u8>,
+    /// When the last frame came (or idleness was last reported).
+    active: Instant,
+}
+
+/// What a live read gives.
+pub(crate) enum LiveStep {
+    Frame {
+        ts: Timestamp,
+        caplen: usize,
+        orig_len: u32,
+    },
+    /// No frame for the idle interval; the wall-clock time.
+    Idle(Timestamp),
+    End,
 }
 
 impl fmt::Debug for LiveSource {
@@ -40,6 +60,8 @@ impl LiveSource {
             .immediate_mode(true)
             .precision(pcap::Precision::Nano)
             .open()
+            .map_err(live_error)?
+            .setnonblock()
             .map_err(live_error)?;
         if let Some(expr) = filter {
             capture
@@ -47,7 +69,13 @@ impl LiveSource {
                 .map_err(|e| OpenError::Filter { expr: expr.to_owned(), message: e.to_string() })?;
         }
         let link_type = LinkType(u32::try_from(capture.get_datalink().0).unwrap_or(u32::MAX));
-        Ok(LiveSource { iface: iface.to_owned(), capture, link_type, frame: Vec::with_capacity(SNAPLEN as usize) })
+        Ok(LiveSource {
+            iface: iface.to_owned(),
+            capture,
+            link_type,
+            frame: Vec::with_capacity(SNAPLEN as usize),
+            active: Instant::now(),
+        })
     }
 
     pub(crate) fn link_type(&self) -> LinkType {
@@ -59,11 +87,13 @@ impl LiveSource {
         &self.frame
     }
 
-    /// Waits for the next frame: its time, captured length and length on the wire.
-    pub(crate) fn next_record(&mut self, stop: &AtomicBool) -> Result<Option<(Timestamp, usize, u32)>, ReadError> {
+    /// Waits for the next frame: its time, captured length and length on the wire; or,
+    /// with an `idle` interval, reports when none came for that long (at most once per
+    /// interval), with the wall-clock time.
+    pub(crate) fn next_record(&mut self, stop: &AtomicBool, idle: Option<Duration>) -> Result<LiveStep, ReadError> {
         loop {
             if stop.load(Ordering::Relaxed) {
-                return Ok(None);
+                return Ok(LiveStep::End);
             }
             match self.capture.next_packet() {
                 Ok(packet) => {
@@ -73,10 +103,20 @@ impl LiveSource {
                     let secs = u64::try_from(packet.header.ts.tv_sec).unwrap_or(0);
                     let nanos = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
                     let ts = Timestamp::from_nanos(secs.saturating_mul(1_000_000_000).saturating_add(nanos), 9);
-                    return Ok(Some((ts, self.frame.len(), packet.header.len)));
+                    self.active = Instant::now();
+                    return Ok(LiveStep::Frame { ts, caplen: self.frame.len(), orig_len: packet.header.len });
                 }
-                Err(pcap::Error::TimeoutExpired) => continue,
-                Err(pcap::Error::NoMorePackets) => return Ok(None),
+                // Nothing waiting (the handle does not block).
+                Err(pcap::Error::TimeoutExpired) => {
+                    if idle.is_some_and(|every| self.active.elapsed() >= every) {
+                        self.active = Instant::now();
+                        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                        let nanos = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+                        return Ok(LiveStep::Idle(Timestamp::from_nanos(nanos, 9)));
+                    }
+                    std::thread::sleep(QUIET_SLEEP);
+                }
+                Err(pcap::Error::NoMorePackets) => return Ok(LiveStep::End),
                 Err(e) => return Err(ReadError::Live { iface: self.iface.clone(), message: e.to_string() }),
             }
         }

@@ -362,12 +362,33 @@ impl CaptureReader {
     /// while a clone of it exists (it reads into another one, and reuses the first once
     /// every clone is dropped). So frames reach other threads without being copied.
     pub fn next_packet_shared(&mut self) -> Result<Option<(Packet<'_>, Option<FrameAt<'_>>)>, ReadError> {
+        // Without an idle interval the reader never reports idleness.
+        match self.next_step(None)? {
+            Step2::Packet(packet, at) => Ok(Some((packet, at))),
+            Step2::Idle(_) | Step2::End => Ok(None),
+        }
+    }
+
+    /// The next packet, as [`next_packet`](CaptureReader::next_packet) returns it, or,
+    /// for a live capture, [`Next::Idle`] with the wall-clock time when no packet arrived
+    /// for `idle` (at most about once per `idle`; a file is never idle). A live capture's
+    /// clock is the wall clock, so time-based work (idle timeouts) can go on while the
+    /// network is quiet.
+    pub fn next_or_idle(&mut self, idle: Duration) -> Result<Next<'_>, ReadError> {
+        Ok(match self.next_step(Some(idle))? {
+            Step2::Packet(packet, _) => Next::Packet(packet),
+            Step2::Idle(now) => Next::Idle(now),
+            Step2::End => Next::End,
+        })
+    }
+
+    fn next_step(&mut self, idle: Option<Duration>) -> Result<Step2<'_>, ReadError> {
         if self.finished {
-            return Ok(None);
+            return Ok(Step2::End);
         }
         if self.stop.load(Ordering::Relaxed) {
             self.finish();
-            return Ok(None);
+            return Ok(Step2::End);
         }
         match &mut self.input {
             Input::File { source, .. } => {
@@ -378,11 +399,12 @@ impl CaptureReader {
             Input::Live(_) => {}
         }
         let record = loop {
-            let record = match self.next_record() {
-                Ok(Some(record)) => record,
-                Ok(None) => {
+            let record = match self.next_record(idle) {
+                Ok(Fetched::Record(record)) => record,
+                Ok(Fetched::Idle(now)) => return Ok(Step2::Idle(now)),
+                Ok(Fetched::End) => {
                     self.finish();
-                    return Ok(None);
+                    return Ok(Step2::End);
                 }
                 Err(error) => {
                     self.finish();
@@ -406,7 +428,7 @@ impl CaptureReader {
             #[cfg(feature = "pcap")]
             Input::Live(live) => (live.frame(), None),
         };
-        Ok(Some((assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats), at)))
+        Ok(Step2::Packet(assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats), at))
     }
 
     /// Whether a capture filter rejects the record; if so it is counted and consumed.
@@ -443,8 +465,10 @@ impl CaptureReader {
         self.stats.fragments_pending = self.defrag.pending() as u64;
     }
 
-    /// Frames the next packet record, skipping other blocks.
-    fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
+    /// Frames the next packet record, skipping other blocks; a live capture reports
+    /// idleness when asked (`idle`).
+    #[cfg_attr(not(feature = "pcap"), allow(unused_variables))]
+    fn next_record(&mut self, idle: Option<Duration>) -> Result<Fetched, ReadError> {
         match &mut self.input {
             Input::File { source, format } => loop {
                 let step = match format {
@@ -458,26 +482,57 @@ impl CaptureReader {
                 match step {
                     Step::Packet(record, len) => {
                         self.pending = len;
-                        return Ok(Some(record));
+                        return Ok(Fetched::Record(record));
                     }
                     Step::Skip(len) => source.consume(len),
-                    Step::End => return Ok(None),
+                    Step::End => return Ok(Fetched::End),
                 }
             },
             #[cfg(feature = "pcap")]
-            Input::Live(live) => live.next_record(&self.stop).map(|frame| {
-                frame.map(|(ts, caplen, orig_len)| Record {
-                    from: 0,
-                    to: caplen,
-                    orig_len,
-                    ts,
-                    interface: 0,
-                    link_type: live.link_type(),
-                    known_interface: true,
+            Input::Live(live) => {
+                let link_type = live.link_type();
+                Ok(match live.next_record(&self.stop, idle)? {
+                    crate::live::LiveStep::Frame { ts, caplen, orig_len } => Fetched::Record(Record {
+                        from: 0,
+                        to: caplen,
+                        orig_len,
+                        ts,
+                        interface: 0,
+                        link_type,
+                        known_interface: true,
+                    }),
+                    crate::live::LiveStep::Idle(now) => Fetched::Idle(now),
+                    crate::live::LiveStep::End => Fetched::End,
                 })
-            }),
+            }
         }
     }
+}
+
+/// What [`CaptureReader::next_or_idle`] returns.
+#[derive(Debug)]
+pub enum Next<'a> {
+    /// The next packet.
+    Packet(Packet<'a>),
+    /// A live capture saw no packet for the idle interval: the wall-clock time now.
+    Idle(Timestamp),
+    /// The end of the capture (or of a stopped live capture).
+    End,
+}
+
+/// A packet with where its frame lies, idleness, or the end.
+enum Step2<'a> {
+    Packet(Packet<'a>, Option<FrameAt<'a>>),
+    Idle(Timestamp),
+    End,
+}
+
+/// A framed record, idleness, or the end.
+enum Fetched {
+    Record(Record),
+    #[cfg_attr(not(feature = "pcap"), allow(dead_code))]
+    Idle(Timestamp),
+    End,
 }
 
 /// Decodes a framed record into a packet, reassembling fragments.

@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
-use netanalysis_capture::CaptureReader;
+use netanalysis_capture::{CaptureReader, Next};
 use netanalysis_core::{Dispatcher, Fault, FaultKind, ListenerError, Registry, RunSummary, Summary};
 
 pub use args::Args;
@@ -47,6 +47,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_PLUGIN_FAILED: u8 = 1;
 /// Exit status for usage errors and file-level input errors.
 pub const EXIT_USAGE: u8 = 2;
+
+/// How long a live capture may stay quiet before its clock (the wall clock) ticks anyway.
+const LIVE_IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the command with the process's arguments and returns its exit status; prints
 /// every error as one line on stderr.
@@ -284,14 +287,23 @@ fn execute(args: &Args) -> anyhow::Result<u8> {
             if faults.broken_pipe || faults.strict_stop {
                 break;
             }
-            match reader.next_packet() {
-                Ok(Some(packet)) => {
+            match reader.next_or_idle(LIVE_IDLE_TICK) {
+                Ok(Next::Packet(packet)) => {
                     dispatcher.dispatch_packet(&packet);
                     if dispatcher.fault_count() > faults.seen {
                         faults.handle(&mut dispatcher, args.strict);
                     }
                 }
-                Ok(None) => break,
+                // A quiet live capture: its clock (the wall clock) goes on, and with it
+                // idle timeouts.
+                Ok(Next::Idle(now)) => {
+                    dispatcher.tick(now);
+                    if dispatcher.fault_count() > faults.seen {
+                        faults.handle(&mut dispatcher, args.strict);
+                    }
+                    continue;
+                }
+                Ok(Next::End) => break,
                 Err(err) => {
                     read_error = Some(err);
                     break;
