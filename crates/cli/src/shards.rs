@@ -31,7 +31,7 @@
 //! finishes.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
@@ -49,6 +49,8 @@ const BATCH_BUFFERS: usize = 16;
 const QUEUE_DEPTH: usize = 4;
 /// Packets read in one turn at most.
 const TURN_PACKETS: usize = 512;
+/// How often (in packets) a turn hands their records so far to shards that wait for it.
+const FEED_EVERY: usize = 32;
 
 /// Where some bytes of a record lie: `from..to` of one of the batch's shared buffers
 /// (`buffer` is its index), or of the batch's copies (`buffer` is [`Span::COPIED`]).
@@ -299,7 +301,10 @@ impl ReadSide<'_> {
     /// capture, hands every shard its last batch.
     fn read_turn(&mut self, hub: &Hub<'_>, index: usize) {
         let shards = self.filling.len();
-        for _ in 0..TURN_PACKETS {
+        for count in 1..=TURN_PACKETS {
+            if count % FEED_EVERY == 0 {
+                self.feed_waiting(hub, index);
+            }
             if hub.halt.load(Ordering::Relaxed) {
                 self.ended = true;
                 break;
@@ -360,6 +365,36 @@ impl ReadSide<'_> {
             if !sent {
                 // The shard is gone (it panicked outside a listener): stop reading.
                 hub.halt.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Hands their records so far to the shards that wait for this turn with an empty
+    /// inbox, so that they need not wait for its end (which halves the time shards wait).
+    fn feed_waiting(&mut self, hub: &Hub<'_>, index: usize) {
+        for (shard, waiting) in hub.waiting.iter().enumerate() {
+            let has_records = self.filling.get(shard).is_some_and(|batch| !batch.records.is_empty());
+            // Taking the flag: a shard fed here is not woken again at the end of the turn,
+            // unless it runs dry and waits anew.
+            if shard == index
+                || !has_records
+                || !waiting.load(Ordering::Relaxed)
+                || !waiting.swap(false, Ordering::SeqCst)
+            {
+                continue;
+            }
+            let (Some(batch), Some(sender)) = (self.filling.get_mut(shard), self.senders.get(shard)) else {
+                continue;
+            };
+            let fresh = self.pool.try_recv().unwrap_or_default();
+            match sender.try_send(Message::Batch(std::mem::replace(batch, fresh))) {
+                Ok(()) => {}
+                // Its inbox was not empty after all: the batch goes at the end of the turn.
+                Err(TrySendError::Full(Message::Batch(kept))) => {
+                    let fresh = std::mem::replace(batch, kept);
+                    let _ = hub.pool.try_send(fresh);
+                }
+                Err(_) => hub.halt.store(true, Ordering::Relaxed),
             }
         }
     }
