@@ -2,8 +2,8 @@
 //! analyzer costs no allocation per `tcp_data` once warm, and a keep-alive exchange
 //! costs only what its messages hold.
 //!
-//! In a test binary of its own, with one test: tests running in parallel would count
-//! each other's allocations.
+//! A test binary of its own without the test harness (`harness = false`): the counting
+//! allocator counts every thread's allocations, the harness's threads included.
 
 use bytes::Bytes;
 use netanalysis_core::{Dispatcher, Endpoint, SocketPair, Timestamp};
@@ -15,14 +15,12 @@ use std::alloc::System;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// The checks, one after the other: the allocator's counts are global, so checks
-/// running in parallel (or the harness reporting one while another counts) would
-/// count each other's allocations.
-#[test]
-fn allocations() {
+/// The checks, one after the other: the allocator's counts are global.
+fn main() {
     streaming_a_body_does_not_allocate_per_packet();
     keep_alive_exchanges_nobody_receives_cost_no_allocation();
     a_received_keep_alive_exchange_costs_only_what_its_messages_hold();
+    eprintln!("alloc: 3 checks passed");
 }
 
 fn streaming_a_body_does_not_allocate_per_packet() {
