@@ -203,7 +203,7 @@ impl Feeder {
             caplen,
             orig_len: caplen.saturating_add(uncaptured),
             frame: &[],
-            ip: Some(IpInfo { src: src.addr, dst: dst.addr, protocol: 6, ttl: 64, reassembled: false }),
+            ip: Some(IpInfo { src: src.addr, dst: dst.addr, protocol: 6, ttl: 64, reassembled: false, fragment: false }),
             transport: Transport::Tcp(header),
             payload,
             uncaptured,

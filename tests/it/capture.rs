@@ -350,10 +350,12 @@ fn ipv4_fragments_in_order_are_reassembled_on_the_last_one() {
     for pending in &run.packets[..2] {
         assert_eq!(pending.transport, Transport::None);
         assert!(!pending.ip.unwrap().reassembled);
+        assert!(pending.ip.unwrap().fragment, "a fragment that completes nothing says so");
     }
     let whole = &run.packets[2];
     assert_eq!(whole.number, 3);
     assert!(whole.ip.unwrap().reassembled);
+    assert!(!whole.ip.unwrap().fragment);
     assert_tcp(whole, 1000, &payload);
     assert_eq!(run.summary.count("ip_fragments_reassembled"), 1);
     assert_eq!(run.summary.count("ip_fragments"), 3);
@@ -430,6 +432,8 @@ fn ipv6_fragments_in_and_out_of_order() {
         assert_eq!(whole.payload, payload);
         assert!(matches!(whole.transport, Transport::Tcp(h) if h.seq == 5));
         assert!(run.packets[..n - 1].iter().all(|p| p.transport == Transport::None));
+        assert!(run.packets[..n - 1].iter().all(|p| p.ip.is_some_and(|ip| ip.fragment)));
+        assert!(!whole.ip.unwrap().fragment);
     }
 }
 

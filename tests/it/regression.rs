@@ -46,7 +46,14 @@ fn play_tcp(spec: &'static str, segments: Vec<Segment>) -> Summary {
                 caplen: len,
                 orig_len: len,
                 frame: &[],
-                ip: Some(IpInfo { src: src.addr, dst: dst.addr, protocol: 6, ttl: 64, reassembled: false }),
+                ip: Some(IpInfo {
+                    src: src.addr,
+                    dst: dst.addr,
+                    protocol: 6,
+                    ttl: 64,
+                    reassembled: false,
+                    fragment: false,
+                }),
                 transport: Transport::Tcp(TcpHeader {
                     src_port: src.port,
                     dst_port: dst.port,

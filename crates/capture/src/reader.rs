@@ -342,8 +342,8 @@ impl CaptureReader {
     /// and every record not filtered out is returned, decoded as far as it goes: problems
     /// inside a packet are counted in [`stats`](CaptureReader::stats), never returned as
     /// errors. An IP fragment that does not complete its datagram is returned with its IP
-    /// header and `transport` `None`; the fragment that completes it is returned with the
-    /// whole datagram's transport and payload, and `ip.reassembled` set.
+    /// header, `ip.fragment` set and `transport` `None`; the fragment that completes it is
+    /// returned with the whole datagram's transport and payload, and `ip.reassembled` set.
     ///
     /// An error means the file itself is damaged (cut short, an impossible record) or
     /// could not be read; every packet before the damage was returned first, and calls
@@ -553,9 +553,14 @@ fn assemble<'a>(
             let outcome = defrag.push(fragment, record.ts);
             stats.fragments = *defrag.stats();
             match outcome {
-                Outcome::Complete { protocol, ttl } => {
-                    Some(IpInfo { src: fragment.src, dst: fragment.dst, protocol, ttl, reassembled: true })
-                }
+                Outcome::Complete { protocol, ttl } => Some(IpInfo {
+                    src: fragment.src,
+                    dst: fragment.dst,
+                    protocol,
+                    ttl,
+                    reassembled: true,
+                    fragment: false,
+                }),
                 Outcome::Pending | Outcome::Dropped => None,
             }
         }

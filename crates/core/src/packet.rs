@@ -223,6 +223,10 @@ pub struct IpInfo {
     pub ttl: u8,
     /// The packet was rebuilt from IP fragments.
     pub reassembled: bool,
+    /// The packet is one fragment of an IP datagram that it does not complete (more are
+    /// to come, or the datagram is lost): its transport is not decoded. The fragment
+    /// that completes a datagram comes as the whole datagram, `reassembled`.
+    pub fragment: bool,
 }
 
 /// One captured frame, decoded as far as it goes.

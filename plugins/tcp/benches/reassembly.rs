@@ -29,7 +29,8 @@ fn packet(
 ) -> Packet<'_> {
     let mut packet = Packet::empty(number, Timestamp::from_nanos(1_700_000_000_000_000_000 + number * 1000, 6));
     packet.link_type = LinkType::ETHERNET;
-    packet.ip = Some(IpInfo { src: src.addr, dst: dst.addr, protocol: 6, ttl: 64, reassembled: false });
+    packet.ip =
+        Some(IpInfo { src: src.addr, dst: dst.addr, protocol: 6, ttl: 64, reassembled: false, fragment: false });
     packet.transport = Transport::Tcp(TcpHeader {
         src_port: src.port,
         dst_port: dst.port,

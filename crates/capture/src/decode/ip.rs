@@ -76,6 +76,7 @@ fn decode_ipv4(data: &[u8], depth: u8) -> Decoded<'_> {
         protocol: header.protocol().0,
         ttl: header.ttl(),
         reassembled: false,
+        fragment: false,
     };
     let offset = u32::from(header.fragments_offset().value()) * 8;
     if header.more_fragments() || offset != 0 {
@@ -117,6 +118,7 @@ fn decode_ipv6(data: &[u8], depth: u8) -> Decoded<'_> {
         protocol: header.next_header().0,
         ttl: header.hop_limit(),
         reassembled: false,
+        fragment: false,
     };
     walk_ipv6(info, body, missing, depth)
 }
@@ -182,7 +184,7 @@ fn walk_ipv6(mut info: IpInfo, mut body: &[u8], missing: usize, depth: u8) -> De
 
 fn fragment_decoded(info: IpInfo, fragment: Fragment<'_>, missing: usize) -> Decoded<'_> {
     Decoded {
-        ip: Some(info),
+        ip: Some(IpInfo { fragment: true, ..info }),
         truncated: missing > 0,
         uncaptured: clamp32(missing),
         fragment: Some(fragment),
