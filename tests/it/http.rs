@@ -255,8 +255,7 @@ fn captures_under(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 /// Every HTTP request (method, URI) and response (status) tshark decoded in the shared
-/// corpus, per socket pair and in order, is one of ours: the fidelity tool's `http`
-/// mode as a test.
+/// corpus, per socket pair and in order, is one of ours.
 #[test]
 fn corpus_messages_match_tshark() {
     let Some(corpus) = shared_corpus() else {
