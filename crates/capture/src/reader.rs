@@ -361,6 +361,7 @@ impl CaptureReader {
     /// reader has moved on, on another thread too: the reader never writes into a buffer
     /// while a clone of it exists (it reads into another one, and reuses the first once
     /// every clone is dropped). So frames reach other threads without being copied.
+    #[inline]
     pub fn next_packet_shared(&mut self) -> Result<Option<(Packet<'_>, Option<FrameAt<'_>>)>, ReadError> {
         // Without an idle interval the reader never reports idleness.
         match self.next_step(None)? {
@@ -374,6 +375,7 @@ impl CaptureReader {
     /// for `idle` (at most about once per `idle`; a file is never idle). A live capture's
     /// clock is the wall clock, so time-based work (idle timeouts) can go on while the
     /// network is quiet.
+    #[inline]
     pub fn next_or_idle(&mut self, idle: Duration) -> Result<Next<'_>, ReadError> {
         Ok(match self.next_step(Some(idle))? {
             Step2::Packet(packet, _) => Next::Packet(packet),
@@ -382,6 +384,9 @@ impl CaptureReader {
         })
     }
 
+    /// The packet built in place for the caller (inlined: a `Packet` is large, and
+    /// moving it through each layer of enums showed as a copy per packet).
+    #[inline(always)]
     fn next_step(&mut self, idle: Option<Duration>) -> Result<Step2<'_>, ReadError> {
         if self.finished {
             return Ok(Step2::End);
