@@ -935,14 +935,19 @@ impl TcpReassembler {
                 first_error.get_or_insert(err);
             }
         }
-        side.clear();
+        // Emitting drained them; clearing an empty list still calls into its drop code.
+        if !side.is_empty() {
+            side.clear();
+        }
         self.side_actions = side;
         if let Some(info) = info {
             if let Err(err) = self.emit_actions(ctx, &info, &mut outcome.actions) {
                 first_error.get_or_insert(err);
             }
         }
-        outcome.actions.clear();
+        if !outcome.actions.is_empty() {
+            outcome.actions.clear();
+        }
         self.outcome = outcome;
 
         if opened {

@@ -456,7 +456,9 @@ impl TcpSession {
     /// Processes one segment of this session; `out` receives the packet's class, the
     /// state after it and what it caused (previous contents are cleared).
     pub fn push(&mut self, segment: &Segment<'_>, out: &mut SegmentOutcome) {
-        out.actions.clear();
+        if !out.actions.is_empty() {
+            out.actions.clear();
+        }
         out.class = Some(PacketClass::NonData);
         out.state = Some(self.state);
         let Some(direction) = self.direction_of(segment) else { return };
