@@ -708,6 +708,19 @@ fn filter_and_live_need_the_feature_or_say_so() {
     }
 }
 
+/// A live capture on loopback through `filter`, or `None` after saying "skipped" when
+/// this build has no libpcap or may not capture.
+fn live_on_loopback(filter: &str) -> Option<CaptureReader> {
+    match CaptureReader::live("lo", Some(filter)) {
+        Ok(reader) => Some(reader),
+        Err(e @ (OpenError::FeatureMissing { .. } | OpenError::Live { .. })) => {
+            println!("skipped: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Live capture on loopback of an HTTP exchange between a server and a client started
 /// here. Says "skipped" without the `pcap` feature or without capture permission.
 #[test]
@@ -717,14 +730,7 @@ fn live_capture_sees_a_loopback_http_exchange() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let filter = format!("tcp port {port}");
-    let mut reader = match CaptureReader::live("lo", Some(&filter)) {
-        Ok(reader) => reader,
-        Err(e @ (OpenError::FeatureMissing { .. } | OpenError::Live { .. })) => {
-            println!("skipped: {e}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(mut reader) = live_on_loopback(&filter) else { return };
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         let mut request = [0u8; 1024];
@@ -772,14 +778,7 @@ fn live_capture_reports_idleness_with_the_wall_clock() {
     // A port nobody connects to: no packet passes the filter.
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let filter = format!("tcp port {}", unused.local_addr().unwrap().port());
-    let mut reader = match CaptureReader::live("lo", Some(&filter)) {
-        Ok(reader) => reader,
-        Err(e @ (OpenError::FeatureMissing { .. } | OpenError::Live { .. })) => {
-            println!("skipped: {e}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(mut reader) = live_on_loopback(&filter) else { return };
     let wall = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let (before, started) = (wall(), Instant::now());
     match reader.next_or_idle(Duration::from_millis(200)).unwrap() {

@@ -67,8 +67,9 @@ fn run_flow(flow: &TcpFlow, tcp_listener: Box<dyn Listener>, recorder: Recorder)
     run_flows(&[flow], tcp_listener, recorder)
 }
 
-/// Runs over several scripted flows, their frames merged in time order.
-fn run_flows(flows: &[&TcpFlow], tcp_listener: Box<dyn Listener>, recorder: Recorder) -> Run {
+/// Writes scripted flows as one capture, their frames merged in time order; the file
+/// lives as long as the returned folder.
+fn write_flows(flows: &[&TcpFlow]) -> (tempfile::TempDir, PathBuf) {
     let mut frames: Vec<&(Timestamp, Vec<u8>)> = flows.iter().flat_map(|f| f.frames()).collect();
     frames.sort_by_key(|(ts, _)| *ts);
     let mut pcap = PcapWriter::new(LinkType::ETHERNET);
@@ -78,6 +79,12 @@ fn run_flows(flows: &[&TcpFlow], tcp_listener: Box<dyn Listener>, recorder: Reco
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("flow.pcap");
     std::fs::write(&path, pcap.into_bytes()).expect("fixture written");
+    (dir, path)
+}
+
+/// Runs over several scripted flows, their frames merged in time order.
+fn run_flows(flows: &[&TcpFlow], tcp_listener: Box<dyn Listener>, recorder: Recorder) -> Run {
+    let (_dir, path) = write_flows(flows);
     run_file(&path, tcp_listener, recorder)
 }
 
@@ -388,15 +395,7 @@ impl std::io::Write for SharedTrace {
 }
 
 fn trace_of(flows: &[&TcpFlow], spec: &str) -> Vec<String> {
-    let mut frames: Vec<&(Timestamp, Vec<u8>)> = flows.iter().flat_map(|f| f.frames()).collect();
-    frames.sort_by_key(|(ts, _)| *ts);
-    let mut pcap = PcapWriter::new(LinkType::ETHERNET);
-    for (ts, frame) in frames {
-        pcap.record(*ts, frame);
-    }
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("flow.pcap");
-    std::fs::write(&path, pcap.into_bytes()).expect("fixture written");
+    let (_dir, path) = write_flows(flows);
     let trace = SharedTrace::default();
     let mut builder = Dispatcher::builder();
     builder.add("TCP", Some(Position::First), tcp(spec)).expect("first place is free");
