@@ -875,23 +875,10 @@ fn pcapng_time(high: u32, low: u32, interface: &Interface) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netanalysis_test_support::{PcapNgWriter, Rng};
 
     fn interface(tsresol: u8, tsoffset: i64) -> Interface {
         Interface { link_type: LinkType::ETHERNET, snaplen: 0, tsresol, tsoffset }
-    }
-
-    /// A small xorshift generator: seeded, so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
     }
 
     fn sample_frames() -> Vec<Vec<u8>> {
@@ -925,28 +912,17 @@ mod tests {
     }
 
     fn pcapng_bytes(frames: &[Vec<u8>]) -> Vec<u8> {
-        let block = |kind: u32, body: &[u8]| {
-            let len = (12 + body.len().div_ceil(4) * 4) as u32;
-            let mut out = kind.to_le_bytes().to_vec();
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(body);
-            out.resize(len as usize - 4, 0);
-            out.extend_from_slice(&len.to_le_bytes());
-            out
-        };
-        let mut file = block(
-            magic::PCAPNG_SHB,
-            &[0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-        );
-        file.extend(block(block::IDB, &[1, 0, 0, 0, 0, 0, 4, 0, 9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]));
+        let mut file = PcapNgWriter::new(false);
+        file.interface(LinkType::ETHERNET, Some(9));
         for frame in frames {
-            let mut body = vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+            // Interface 0, time 0, no options.
+            let mut body = vec![0; 12];
             body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
             body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
             body.extend_from_slice(frame);
-            file.extend(block(block::EPB, &body));
+            file.block(block::EPB, &body);
         }
-        file
+        file.into_bytes()
     }
 
     fn read_everything(bytes: Vec<u8>) -> usize {
@@ -974,7 +950,7 @@ mod tests {
             for _ in 0..1500 {
                 let mut bent = file.clone();
                 for _ in 0..1 + rng.below(4) {
-                    let at = rng.below(bent.len());
+                    let at = rng.below(bent.len() as u64) as usize;
                     bent[at] = rng.next() as u8;
                 }
                 read_everything(bent);

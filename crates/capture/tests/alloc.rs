@@ -9,6 +9,8 @@ use std::io::Cursor;
 
 use etherparse::PacketBuilder;
 use netanalysis_capture::CaptureReader;
+use netanalysis_core::LinkType;
+use netanalysis_test_support::PcapNgWriter;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -48,30 +50,12 @@ fn capture(n: u32) -> Vec<u8> {
 
 /// The same packets as pcapng, each block with an epb_flags option, as Wireshark writes.
 fn capture_ng(n: u32) -> Vec<u8> {
-    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-        let len = (12 + body.len().div_ceil(4) * 4) as u32;
-        let mut out = kind.to_le_bytes().to_vec();
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(body);
-        out.resize(len as usize - 4, 0);
-        out.extend_from_slice(&len.to_le_bytes());
-        out
-    }
-    let mut file =
-        block(0x0a0d_0d0a, &[0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-    file.extend(block(1, &[1, 0, 0, 0, 0, 0, 4, 0]));
+    let mut file = PcapNgWriter::new(false);
+    file.interface(LinkType::ETHERNET, None);
     for i in 0..n {
-        let frame = frame(i);
-        let mut body = vec![0, 0, 0, 0, 0, 0, 0, 0];
-        body.extend_from_slice(&i.to_le_bytes());
-        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        body.extend_from_slice(&frame);
-        body.resize(body.len().div_ceil(4) * 4, 0);
-        body.extend_from_slice(&[2, 0, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
-        file.extend(block(6, &body));
+        file.packet(0, u64::from(i), &frame(i));
     }
-    file
+    file.into_bytes()
 }
 
 fn reading_and_decoding_allocate_nothing_per_packet() {

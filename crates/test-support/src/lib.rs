@@ -9,11 +9,13 @@ pub mod frames;
 mod pcap;
 mod pcapng;
 mod recorder;
+mod rng;
 
 pub use flow::{Side, TcpFlow};
 pub use pcap::{PcapWriter, Resolution};
 pub use pcapng::PcapNgWriter;
 pub use recorder::{Lines, Recorder};
+pub use rng::Rng;
 
 /// The shared corpus folder (`../shared/corpus` next to the workspace), when present.
 ///

@@ -458,6 +458,7 @@ mod tests {
     use bytes::Bytes;
     use netanalysis_core::{Dispatcher, SocketPair, Timestamp};
     use netanalysis_tcp::{EndReason, StreamEndReason};
+    use netanalysis_test_support::Rng;
 
     fn id(port: u16) -> SessionId {
         let pair = SocketPair::new(Endpoint::new([10, 0, 0, 1].into(), port), Endpoint::new([10, 0, 0, 2].into(), 80));
@@ -496,17 +497,6 @@ mod tests {
     impl Listener for Subscriber {
         fn subscribe(&self, subs: &mut Subscriptions) {
             subs.event::<HttpRequest>().event::<HttpResponse>().event::<HttpTransaction>();
-        }
-    }
-
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n.max(1)
         }
     }
 

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 use netanalysis_core::{Endpoint, SocketPair, Timestamp};
 use netanalysis_tcp::SessionId;
+use netanalysis_test_support::Rng;
 
 use crate::parser::{start_check, StartCheck};
 use crate::session::{Emitted, HttpSession, Shared};
@@ -728,20 +729,6 @@ fn any_single_cut_gives_the_same_messages() {
             assert_eq!(pieces, whole, "{role:?} cut at {cut}");
             assert_eq!(stats.skipped_bytes, whole_stats.skipped_bytes, "{role:?} cut at {cut}");
         }
-    }
-}
-
-/// A small deterministic generator (xorshift), so the test needs no seed from outside.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
