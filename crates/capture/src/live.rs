@@ -1,9 +1,10 @@
 //! Live capture and BPF filters through libpcap (the `pcap` feature).
 //!
-//! A live frame lives in libpcap's ring buffer only until the next read, and the read
-//! loop must retry on timeouts to notice the stop flag; the frame is copied once into a
-//! reused buffer so the returned packet can borrow it past the loop. Live traffic is
-//! bounded by the interface, so this copy is not on the file-reading hot path.
+//! A live frame lives in libpcap's ring buffer only until the next read, so it is copied
+//! once into a reused buffer the returned packet can borrow. Live traffic is bounded by
+//! the interface, so this copy is not on the file-reading hot path. The handle does not
+//! block: when nothing waits the reader sleeps a few milliseconds and looks at the stop
+//! flag and the idle interval again.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

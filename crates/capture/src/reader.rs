@@ -365,8 +365,8 @@ impl CaptureReader {
     pub fn next_packet_shared(&mut self) -> Result<Option<(Packet<'_>, Option<FrameAt<'_>>)>, ReadError> {
         // Without an idle interval the reader never reports idleness.
         match self.next_step(None)? {
-            Step2::Packet(packet, at) => Ok(Some((packet, at))),
-            Step2::Idle(_) | Step2::End => Ok(None),
+            ReadStep::Packet(packet, at) => Ok(Some((packet, at))),
+            ReadStep::Idle(_) | ReadStep::End => Ok(None),
         }
     }
 
@@ -378,22 +378,22 @@ impl CaptureReader {
     #[inline]
     pub fn next_or_idle(&mut self, idle: Duration) -> Result<Next<'_>, ReadError> {
         Ok(match self.next_step(Some(idle))? {
-            Step2::Packet(packet, _) => Next::Packet(packet),
-            Step2::Idle(now) => Next::Idle(now),
-            Step2::End => Next::End,
+            ReadStep::Packet(packet, _) => Next::Packet(packet),
+            ReadStep::Idle(now) => Next::Idle(now),
+            ReadStep::End => Next::End,
         })
     }
 
     /// The packet built in place for the caller (inlined: a `Packet` is large, and
     /// moving it through each layer of enums showed as a copy per packet).
     #[inline(always)]
-    fn next_step(&mut self, idle: Option<Duration>) -> Result<Step2<'_>, ReadError> {
+    fn next_step(&mut self, idle: Option<Duration>) -> Result<ReadStep<'_>, ReadError> {
         if self.finished {
-            return Ok(Step2::End);
+            return Ok(ReadStep::End);
         }
         if self.stop.load(Ordering::Relaxed) {
             self.finish();
-            return Ok(Step2::End);
+            return Ok(ReadStep::End);
         }
         match &mut self.input {
             Input::File { source, .. } => {
@@ -406,10 +406,10 @@ impl CaptureReader {
         let record = loop {
             let record = match self.next_record(idle) {
                 Ok(Fetched::Record(record)) => record,
-                Ok(Fetched::Idle(now)) => return Ok(Step2::Idle(now)),
+                Ok(Fetched::Idle(now)) => return Ok(ReadStep::Idle(now)),
                 Ok(Fetched::End) => {
                     self.finish();
-                    return Ok(Step2::End);
+                    return Ok(ReadStep::End);
                 }
                 Err(error) => {
                     self.finish();
@@ -433,7 +433,7 @@ impl CaptureReader {
             #[cfg(feature = "pcap")]
             Input::Live(live) => (live.frame(), None),
         };
-        Ok(Step2::Packet(assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats), at))
+        Ok(ReadStep::Packet(assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats), at))
     }
 
     /// Whether a capture filter rejects the record; if so it is counted and consumed.
@@ -526,7 +526,7 @@ pub enum Next<'a> {
 }
 
 /// A packet with where its frame lies, idleness, or the end.
-enum Step2<'a> {
+enum ReadStep<'a> {
     Packet(Packet<'a>, Option<FrameAt<'a>>),
     Idle(Timestamp),
     End,
