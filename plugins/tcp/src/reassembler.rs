@@ -196,7 +196,7 @@ impl Totals {
 /// absorbs late packets and remembers the pair's generation for the next id.
 #[derive(Debug)]
 ///
-/// A tombstone is small (its bucket is about 100 bytes, nothing on the heap), because
+/// A tombstone is small (its table slot is 112 bytes, nothing on the heap), because
 /// the table holds every session closed within the last `linger` seconds.
 struct Entry {
     serial: u64,
