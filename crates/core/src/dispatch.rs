@@ -221,6 +221,19 @@ impl<'a> Context<'a> {
         self.bus.index.contains_key(&TypeId::of::<E>())
     }
 
+    /// How many listeners subscribed to events of type `E` (0 when [`wants`] is false).
+    /// Fixed when the dispatcher is built, like [`wants`]. An emitter may honour what
+    /// a receiver asks of it (skip work for it) only when that receiver is alone.
+    ///
+    /// [`wants`]: Context::wants
+    pub fn subscribers<E: Event>(&self) -> usize {
+        self.bus
+            .index
+            .get(&TypeId::of::<E>())
+            .and_then(|&index| self.bus.types.get(index))
+            .map_or(0, |entry| entry.subscribers.len())
+    }
+
     /// The packet of the current frame, if the frame has one (setup, teardown and root
     /// events have none). Events about the current packet read its bytes here.
     pub fn packet(&self) -> Option<&Packet<'a>> {
@@ -624,15 +637,18 @@ mod tests {
     }
 
     /// Records, at setup, which events the dispatcher says someone wants.
+    /// Per event type asked about: its name, `wants` and `subscribers`.
+    type Answers = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, bool, usize)>>>;
+
     #[derive(Default)]
     struct Asker {
-        answers: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, bool)>>>,
+        answers: Answers,
     }
     impl Listener for Asker {
         fn on_setup(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
             let mut answers = self.answers.lock().unwrap();
-            answers.push((Wanted::NAME, ctx.wants::<Wanted>()));
-            answers.push((Unwanted::NAME, ctx.wants::<Unwanted>()));
+            answers.push((Wanted::NAME, ctx.wants::<Wanted>(), ctx.subscribers::<Wanted>()));
+            answers.push((Unwanted::NAME, ctx.wants::<Unwanted>(), ctx.subscribers::<Unwanted>()));
             Ok(())
         }
     }
@@ -654,7 +670,20 @@ mod tests {
         builder.add("subscriber", None, Box::new(Subscriber)).unwrap();
         let mut dispatcher = builder.build();
         dispatcher.setup();
-        assert_eq!(*answers.lock().unwrap(), vec![("wanted", true), ("unwanted", false)]);
+        assert_eq!(*answers.lock().unwrap(), vec![("wanted", true, 1), ("unwanted", false, 0)]);
+    }
+
+    #[test]
+    fn subscribers_counts_every_listener_of_a_type() {
+        let asker = Asker::default();
+        let answers = std::sync::Arc::clone(&asker.answers);
+        let mut builder = Dispatcher::builder();
+        builder.add("asker", None, Box::new(asker)).unwrap();
+        builder.add("first", None, Box::new(Subscriber)).unwrap();
+        builder.add("second", Some(Position::Last), Box::new(Subscriber)).unwrap();
+        let mut dispatcher = builder.build();
+        dispatcher.setup();
+        assert_eq!(*answers.lock().unwrap(), vec![("wanted", true, 2), ("unwanted", false, 0)]);
     }
 
     #[test]
@@ -665,6 +694,6 @@ mod tests {
         builder.add("asker", None, Box::new(asker)).unwrap();
         let mut dispatcher = builder.build();
         dispatcher.setup();
-        assert_eq!(*answers.lock().unwrap(), vec![("wanted", false), ("unwanted", false)]);
+        assert_eq!(*answers.lock().unwrap(), vec![("wanted", false, 0), ("unwanted", false, 0)]);
     }
 }
