@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use netanalysis_capture::CaptureReader;
 use netanalysis_core::{Dispatcher, Position};
 use netanalysis_http::{HttpAnalyzer, HttpRequest, HttpResponse, HttpTransaction, Limits};
-use netanalysis_tcp::{TcpOptions, TcpReassembler, TcpSessionEnd};
-use netanalysis_test_support::{shared_corpus, Lines, Recorder, Side, TcpFlow};
+use netanalysis_tcp::{TcpData, TcpOptions, TcpReassembler, TcpSessionEnd};
+use netanalysis_test_support::{shared_corpus, Lines, Recorder, Rng, Side, TcpFlow};
 
 /// The original's trace line for a transaction (its `.http.txt` format).
 fn original_line(t: &HttpTransaction) -> String {
@@ -316,4 +316,148 @@ fn corpus_messages_match_tshark() {
         }
     }
     println!("{checked} messages as tshark");
+}
+
+/// A random keep-alive conversation: requests with and without bodies (HEAD among
+/// them, some pipelined), responses with Content-Length, chunked and empty bodies, a
+/// lost segment inside a body now and then, and a close-delimited or upgraded end.
+fn random_conversation(rng: &mut Rng, port: u16) -> TcpFlow {
+    let mut flow = TcpFlow::new(&format!("10.0.0.1:{port}"), "10.0.0.2:80");
+    flow.handshake();
+    let mss = 200 + rng.below(1300) as usize;
+    let body = |rng: &mut Rng, max: u64| -> Vec<u8> {
+        let len = rng.below(max) as usize;
+        (0..len).map(|k| b'a' + (k % 26) as u8).collect()
+    };
+    let exchanges = 1 + rng.below(6);
+    let mut k = 0;
+    while k < exchanges {
+        let pipelined = 1 + rng.below(2) * rng.below(3);
+        let mut heads = Vec::new();
+        for _ in 0..pipelined {
+            let head = rng.below(6) == 0;
+            heads.push(head);
+            if head {
+                flow.send(Side::Client, format!("HEAD /h{k} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            } else if rng.below(3) == 0 {
+                let data = body(rng, 9000);
+                flow.send(
+                    Side::Client,
+                    format!("POST /p{k} HTTP/1.1\r\nContent-Length: {}\r\n\r\n", data.len()).as_bytes(),
+                );
+                flow.send_segments(Side::Client, &data, mss);
+            } else {
+                flow.send(Side::Client, format!("GET /g{k} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            }
+            k += 1;
+        }
+        for head in heads {
+            let before = flow.frames().len();
+            match rng.below(5) {
+                0 => {
+                    let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                    for _ in 0..rng.below(4) {
+                        let chunk = body(rng, 6000);
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                        chunked.extend_from_slice(&chunk);
+                        chunked.extend_from_slice(b"\r\n");
+                    }
+                    chunked.extend_from_slice(b"0\r\n\r\n");
+                    flow.send_segments(Side::Server, &chunked, mss);
+                }
+                1 => {
+                    flow.send(Side::Server, b"HTTP/1.1 304 Not Modified\r\n\r\n");
+                }
+                _ => {
+                    let data = body(rng, 30_000);
+                    let head_line = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", data.len());
+                    flow.send(Side::Server, head_line.as_bytes());
+                    if !head {
+                        flow.send_segments(Side::Server, &data, mss);
+                    }
+                }
+            }
+            let sent = flow.frames().len() - before;
+            if sent > 3 && rng.below(4) == 0 {
+                // A lost segment inside the body: a hole once the client acknowledges
+                // past it.
+                flow.drop_frame(before + 1 + rng.below(sent as u64 - 2) as usize);
+            }
+        }
+    }
+    match rng.below(4) {
+        0 => {
+            flow.send(Side::Client, b"GET /last HTTP/1.0\r\n\r\n");
+            flow.send(Side::Server, b"HTTP/1.0 200 OK\r\n\r\n");
+            flow.send_segments(Side::Server, &body(rng, 20_000), mss);
+        }
+        1 => {
+            flow.send(Side::Client, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+            flow.send(Side::Server, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+            flow.send_segments(Side::Server, &body(rng, 20_000), mss);
+            flow.send_segments(Side::Client, &body(rng, 5_000), mss);
+        }
+        _ => {}
+    }
+    flow.close();
+    flow
+}
+
+/// TCP + HTTP over `flow` with `extra` listeners; the `http_*` counts and what the
+/// listeners recorded.
+fn http_counts(flow: &TcpFlow, extra: Vec<Recorder>) -> (BTreeMap<String, u64>, Vec<Vec<String>>) {
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), Box::new(TcpReassembler::new(TcpOptions::default()))).unwrap();
+    builder.add("HTTP", None, Box::new(HttpAnalyzer::new(Limits::default(), false))).unwrap();
+    let mut all_lines = Vec::new();
+    for (k, recorder) in extra.into_iter().enumerate() {
+        all_lines.push(recorder.lines());
+        builder.add(format!("Recorder{k}"), None, Box::new(recorder)).unwrap();
+    }
+    let mut dispatcher = builder.build();
+    dispatcher.setup();
+    let mut reader = from_flow(flow);
+    while let Some(packet) = reader.next_packet().expect("a readable capture") {
+        dispatcher.dispatch_packet(&packet);
+    }
+    dispatcher.teardown();
+    assert!(dispatcher.take_faults().is_empty());
+    let mut summary = netanalysis_core::Summary::new();
+    dispatcher.report(&mut summary);
+    let counts = summary
+        .iter()
+        .filter(|(key, _)| key.starts_with("http") || key.starts_with("tcp"))
+        .map(|(key, _)| (key.to_owned(), summary.count(key)))
+        .collect();
+    (counts, all_lines.iter().map(Lines::get).collect())
+}
+
+fn http_lines() -> Recorder {
+    Recorder::empty()
+        .with(|e: &HttpRequest| format!("request {} {}", e.request.method, e.request.uri))
+        .with(|e: &HttpResponse| format!("response {} body={}", e.response.status, e.response.body.len))
+        .with(|e: &HttpTransaction| original_line(e))
+}
+
+#[test]
+fn counting_what_tcp_withholds_gives_the_counts_of_reading_every_byte() {
+    // Counting only (HTTP is the one receiver of tcp_data, so TCP withholds the body
+    // bytes it is told are only counted), receiving the HTTP events (the sessions keep
+    // their messages; TCP withholds only what non-HTTP and upgraded sessions send), and
+    // with a second receiver of tcp_data (TCP withholds nothing) must all count alike.
+    let mut rng = Rng(0x5eed_0001);
+    for port in 40000..40040 {
+        let flow = random_conversation(&mut rng, port);
+        let (counting, _) = http_counts(&flow, vec![]);
+        let (receiving, lines) = http_counts(&flow, vec![http_lines()]);
+        let (reading_all, lines_all) =
+            http_counts(&flow, vec![http_lines(), Recorder::empty().with(|_: &TcpData| String::new())]);
+        assert_eq!(counting, reading_all, "port {port}");
+        assert_eq!(receiving, reading_all, "port {port}");
+        assert_eq!(lines[0], lines_all[0], "port {port}");
+        assert!(counting.get("http_transactions").copied().unwrap_or(0) > 0, "port {port}: {counting:?}");
+    }
 }

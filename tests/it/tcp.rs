@@ -170,6 +170,74 @@ fn tcp_data_and_its_monologue_share_one_buffer() {
     assert_eq!(seen[0..2], seen[2..4]);
 }
 
+/// A receiver of `tcp_data` that needs none of the client's bytes after the first
+/// stretch, and the stretches it received.
+fn skipper() -> Recorder {
+    Recorder::empty().with(|e: &TcpData| {
+        if e.from.port == 40000 {
+            e.skip_until(u64::MAX);
+        }
+        format!("{:?} offset={} len={} skipped={}", e.direction, e.offset, e.data.len(), e.skipped)
+    })
+}
+
+fn skipping_flow() -> TcpFlow {
+    let mut f = flow();
+    f.handshake()
+        .send(Side::Client, b"abcdefgh")
+        .send(Side::Client, b"ijklmnop")
+        .send(Side::Client, b"qrstuvwx")
+        .send(Side::Server, b"ok")
+        .send(Side::Client, b"more")
+        .close();
+    f
+}
+
+#[test]
+fn tcp_withholds_what_the_only_receiver_of_tcp_data_does_not_need() {
+    let run = run_flow(&skipping_flow(), tcp("TCP"), skipper());
+    assert_eq!(
+        run.lines.get(),
+        [
+            "ClientToServer offset=0 len=8 skipped=0",
+            // Withheld until the client's monologue ends.
+            "ClientToServer offset=24 len=0 skipped=16",
+            "ServerToClient offset=0 len=2 skipped=0",
+            "ClientToServer offset=28 len=0 skipped=4",
+        ]
+    );
+    // The counts are those of a receiver that reads every byte.
+    assert_eq!(run.summary.count("tcp_bytes_reassembled"), 30);
+}
+
+#[test]
+fn tcp_delivers_every_byte_when_tcp_data_has_several_receivers() {
+    let (_dir, path) = write_flows(&[&skipping_flow()]);
+    let skipper = skipper();
+    let lines = skipper.lines();
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), tcp("TCP")).expect("first place is free");
+    builder.add("Skipper", None, Box::new(skipper)).expect("no position");
+    builder.add("Reader", None, Box::new(Recorder::empty().with(|_: &TcpData| String::new()))).expect("no position");
+    let mut dispatcher = builder.build();
+    dispatcher.setup();
+    let mut reader = CaptureReader::open(&path).expect("capture opens");
+    while let Some(packet) = reader.next_packet().expect("capture reads") {
+        dispatcher.dispatch_packet(&packet);
+    }
+    dispatcher.teardown();
+    assert_eq!(
+        lines.get(),
+        [
+            "ClientToServer offset=0 len=8 skipped=0",
+            "ClientToServer offset=8 len=8 skipped=0",
+            "ClientToServer offset=16 len=8 skipped=0",
+            "ServerToClient offset=0 len=2 skipped=0",
+            "ClientToServer offset=24 len=4 skipped=0",
+        ]
+    );
+}
+
 #[test]
 fn tcp_new_syn_on_a_closed_pair_starts_the_next_session_id() {
     let mut f = flow().clock(at(1_000), 1_000);

@@ -9,7 +9,7 @@ use netanalysis_core::{
     AnyEvent, Context, Dispatcher, Endpoint, Listener, ListenerResult, SocketPair, Subscriptions, Timestamp,
 };
 use netanalysis_http::{HttpAnalyzer, HttpTransaction, Limits, MessageParser, ParserOutput, ParserStats, Role};
-use netanalysis_tcp::{EndReason, SessionId, TcpData, TcpSessionEnd};
+use netanalysis_tcp::{Direction, EndReason, SessionId, TcpData, TcpSessionEnd};
 
 const HEAD: &[u8] = b"GET /feedengine/homepage/images/iplayer/b00rpw2k_640_360_206x115.jpg HTTP/1.1\r\n\
 Host: newsimg.bbc.co.uk\r\n\
@@ -99,7 +99,18 @@ fn pipelined(c: &mut Criterion) {
             let session = SessionId::new(&pair, generation);
             let ts = Timestamp::from_micros(1_700_000_000, 0);
             let mut send = |from, to, offset: u64, data: Bytes| {
-                dispatcher.dispatch_event(TcpData { session: session.clone(), from, to, offset, data, packet: 1, ts });
+                let direction = if from == client { Direction::ClientToServer } else { Direction::ServerToClient };
+                dispatcher.dispatch_event(TcpData {
+                    session: session.clone(),
+                    direction,
+                    from,
+                    to,
+                    offset,
+                    data,
+                    skipped: 0,
+                    packet: 1,
+                    ts,
+                });
             };
             for (k, part) in (0..).zip(requests.chunks(1448)) {
                 send(client, server, k * 1448, requests.slice_ref(part));

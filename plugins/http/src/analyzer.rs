@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
 
 use netanalysis_core::{
-    AnyEvent, Config, ConfigError, Context, Endpoint, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
+    AnyEvent, Config, ConfigError, Context, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
     Subscriptions, Summary,
 };
 use netanalysis_tcp::{SessionId, TcpData, TcpSessionEnd, TcpStreamEnd};
@@ -206,13 +206,43 @@ impl Sessions {
         skip.take(data.from, data.offset, data.data.len(), data.ts)
     }
 
-    /// Lets the session of `id` (just used, so at hand) lend out the body `from` sends.
-    fn lend(&mut self, id: &SessionId, from: Endpoint) {
-        let Some(slot) = self.at_hand(id).map(|entry| entry.slot) else { return };
-        let skip = self.slab.get(slot).and_then(Option::as_ref).and_then(|session| session.lend(from));
-        if let Some(entry) = self.at_hand(id) {
+    /// Lets the session of `data` (just used, so at hand) lend out the body its sender
+    /// sends, and tells TCP that the bytes before the body's end are only counted.
+    fn lend(&mut self, data: &TcpData) {
+        let Some(slot) = self.at_hand(&data.session).map(|entry| entry.slot) else { return };
+        let skip = self.slab.get(slot).and_then(Option::as_ref).and_then(|session| session.lend(data.from));
+        if let Some(skip) = &skip {
+            data.skip_until(skip.end());
+        }
+        if let Some(entry) = self.at_hand(&data.session) {
             entry.skip = skip;
         }
+    }
+
+    /// Accounts for the bytes TCP withheld just before `data` (`data.skipped`). TCP
+    /// withholds only what it was asked to: the rest of a body lent out (see
+    /// [`Sessions::lend`]), or everything of a session that reads nothing more. False
+    /// if they continue no such body (not expected); the session then sees them as a
+    /// hole.
+    fn withheld(&mut self, data: &TcpData) -> bool {
+        let start = data.offset.saturating_sub(data.skipped);
+        let Ok(len) = usize::try_from(data.skipped) else { return false };
+        if let Some(skip) = self.at_hand(&data.session).and_then(|entry| entry.skip.as_mut()) {
+            if skip.take(data.from, start, len, data.ts) {
+                return true;
+            }
+        }
+        // The body is no longer at hand (the session was used since, or left the
+        // recent ones): the session lends it again for these bytes.
+        let Some(slot) = self.slot(&data.session) else { return false };
+        let Some(Some(session)) = self.slab.get_mut(slot) else { return false };
+        if session.is_inert() {
+            return true;
+        }
+        let Some(mut skip) = session.lend(data.from) else { return false };
+        let taken = skip.take(data.from, start, len, data.ts);
+        session.settle(&skip);
+        taken
     }
 
     /// Gives a lent body back to its session.
@@ -397,15 +427,27 @@ impl Listener for HttpAnalyzer {
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
+            if data.skipped > 0 {
+                // Bytes withheld as asked; unaccounted ones (never expected) reach the
+                // parser as the hole before this stretch.
+                let accounted = self.sessions.withheld(data);
+                if accounted && data.data.is_empty() {
+                    return Ok(());
+                }
+            }
             if self.sessions.skip(data) {
                 return Ok(());
             }
-            // Sessions that are not (or no longer) HTTP ignore their data.
+            // Sessions that are not (or no longer) HTTP ignore their data, and need
+            // none of what follows.
             if let Some(session) = self.sessions.get_or_insert(&data.session) {
                 session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
+                if session.is_inert() {
+                    data.skip_until(u64::MAX);
+                }
             }
             if self.shared.count_only {
-                self.sessions.lend(&data.session, data.from);
+                self.sessions.lend(data);
             }
         } else {
             self.on_end(event);
@@ -456,8 +498,8 @@ impl Listener for HttpAnalyzer {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use netanalysis_core::{Dispatcher, SocketPair, Timestamp};
-    use netanalysis_tcp::{EndReason, StreamEndReason};
+    use netanalysis_core::{Dispatcher, Endpoint, SocketPair, Timestamp};
+    use netanalysis_tcp::{Direction, EndReason, StreamEndReason};
     use netanalysis_test_support::Rng;
 
     fn id(port: u16) -> SessionId {
@@ -581,7 +623,18 @@ mod tests {
             };
             let offset = offsets[side];
             offsets[side] += bytes.len() as u64;
-            dispatcher.dispatch_event(TcpData { session, from, to, offset, data: bytes, packet: 1, ts });
+            let direction = if side == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
+            dispatcher.dispatch_event(TcpData {
+                session,
+                direction,
+                from,
+                to,
+                offset,
+                data: bytes,
+                skipped: 0,
+                packet: 1,
+                ts,
+            });
         }
         dispatcher.teardown();
         let mut summary = Summary::new();

@@ -86,7 +86,7 @@
 //! use bytes::Bytes;
 //! use netanalysis_core::{Dispatcher, Endpoint, SocketPair, Timestamp};
 //! use netanalysis_http::{HttpAnalyzer, HttpTransaction, Limits};
-//! use netanalysis_tcp::{SessionId, TcpData, TcpSessionEnd, EndReason};
+//! use netanalysis_tcp::{Direction, SessionId, TcpData, TcpSessionEnd, EndReason};
 //!
 //! # #[derive(Default)] struct Got(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 //! # impl netanalysis_core::Listener for Got {
@@ -111,7 +111,9 @@
 //! let mut dispatcher = builder.build();
 //! let ts = Timestamp::from_micros(1_700_000_000, 0);
 //! let data = |from, to, offset, bytes: &'static [u8]| TcpData {
-//!     session: session.clone(), from, to, offset, data: Bytes::from_static(bytes), packet: 1, ts,
+//!     session: session.clone(),
+//!     direction: if from == client { Direction::ClientToServer } else { Direction::ServerToClient },
+//!     from, to, offset, data: Bytes::from_static(bytes), skipped: 0, packet: 1, ts,
 //! };
 //! dispatcher.dispatch_event(data(client, server, 0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
 //! dispatcher.dispatch_event(data(server, client, 0, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"));

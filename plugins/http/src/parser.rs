@@ -667,6 +667,15 @@ enum Left {
 }
 
 impl Lent {
+    /// The stream offset where the body (or, chunked, the chunk) ends: the bytes
+    /// before it are only counted (`u64::MAX` for a body that runs until the close).
+    pub(crate) fn end(&self) -> u64 {
+        match self.left {
+            Left::Length(n) | Left::ChunkData(n) => self.next.saturating_add(n),
+            Left::UntilClose => u64::MAX,
+        }
+    }
+
     /// Takes the `len` bytes at `offset`, seen at `ts`, if they continue the body
     /// without ending it (exactly the stretches `MessageParser::push` reads by their
     /// lengths alone); false leaves them to the parser.

@@ -118,6 +118,11 @@ impl Skip {
     pub fn take(&mut self, from: Endpoint, offset: u64, len: usize, ts: Timestamp) -> bool {
         from == self.from && self.lent.take(offset, len, ts)
     }
+
+    /// Where the bytes it only counts end (see [`Lent::end`]).
+    pub fn end(&self) -> u64 {
+        self.lent.end()
+    }
 }
 
 #[derive(Debug)]
@@ -174,7 +179,6 @@ impl HttpSession {
     }
 
     /// Whether the session will never produce anything more (its data can be ignored).
-    #[cfg(test)]
     pub fn is_inert(&self) -> bool {
         matches!(self.phase, Phase::NotHttp | Phase::Upgraded)
     }

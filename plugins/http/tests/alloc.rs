@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use netanalysis_core::{Dispatcher, Endpoint, SocketPair, Timestamp};
 use netanalysis_http::{HttpAnalyzer, HttpRequest, HttpResponse, HttpTransaction, Limits};
-use netanalysis_tcp::{SessionId, TcpData};
+use netanalysis_tcp::{Direction, SessionId, TcpData};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 
@@ -34,10 +34,12 @@ fn streaming_a_body_does_not_allocate_per_packet() {
     let ts = Timestamp::from_micros(1_700_000_000, 0);
     let data = |from, to, offset, bytes: Bytes| TcpData {
         session: session.clone(),
+        direction: if from == client { Direction::ClientToServer } else { Direction::ServerToClient },
         from,
         to,
         offset,
         data: bytes,
+        skipped: 0,
         packet: 1,
         ts,
     };
@@ -78,7 +80,18 @@ fn keep_alive_allocations(dispatcher: &mut Dispatcher, exchanges: usize, offsets
         let (from, to) = if side == 0 { (client, server) } else { (server, client) };
         let offset = offsets[side];
         offsets[side] += bytes.len() as u64;
-        dispatcher.dispatch_event(TcpData { session: session.clone(), from, to, offset, data: bytes, packet: 1, ts });
+        let direction = if side == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
+        dispatcher.dispatch_event(TcpData {
+            session: session.clone(),
+            direction,
+            from,
+            to,
+            offset,
+            data: bytes,
+            skipped: 0,
+            packet: 1,
+            ts,
+        });
     };
     let region = Region::new(GLOBAL);
     for _ in 0..exchanges {

@@ -10,7 +10,9 @@ use netanalysis_core::{
     Timestamp,
 };
 use netanalysis_http::{HttpRequest, HttpResponse, HttpTransaction};
-use netanalysis_tcp::{EndReason, SessionId, StreamEndReason, TcpData, TcpSessionEnd, TcpSessionStart, TcpStreamEnd};
+use netanalysis_tcp::{
+    Direction, EndReason, SessionId, StreamEndReason, TcpData, TcpSessionEnd, TcpSessionStart, TcpStreamEnd,
+};
 use netanalysis_test_support::Recorder;
 
 fn endpoints() -> (Endpoint, Endpoint) {
@@ -54,7 +56,9 @@ impl Listener for FakeTcp {
                 }
                 Step::Data { client: from_client, offset, bytes } => {
                     let (from, to) = if from_client { (client, server) } else { (server, client) };
-                    ctx.emit(TcpData { session, from, to, offset, data: Bytes::from_static(bytes), packet: 1, ts })
+                    let direction = if from_client { Direction::ClientToServer } else { Direction::ServerToClient };
+                    let data = Bytes::from_static(bytes);
+                    ctx.emit(TcpData { session, direction, from, to, offset, data, skipped: 0, packet: 1, ts })
                 }
                 Step::StreamEnd { client: from_client } => {
                     let (from, to) = if from_client { (client, server) } else { (server, client) };

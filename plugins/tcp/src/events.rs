@@ -11,44 +11,95 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use netanalysis_core::{Endpoint, Event, JsonEvent, JsonObject, SocketPair, TcpFlags, Timestamp};
 use smallvec::SmallVec;
 
+use crate::session::Direction;
+
 /// A session's identity within a run: the socket-pair key for the first session on a
 /// pair, `key#2`, `key#3`, ... for later sessions after the pair was reused.
 ///
-/// Cheap to clone (reference-counted).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(Arc<str>);
+/// Cheap to clone (reference-counted). Compared, ordered and hashed as its text.
+#[derive(Clone)]
+pub struct SessionId(Arc<IdInner>);
+
+#[derive(Default)]
+struct IdInner {
+    text: Box<str>,
+    /// Per direction (from the client first): the stream offset before which the
+    /// receiver of `tcp_data` needs no bytes ([`TcpData::skip_until`]).
+    unneeded: [AtomicU64; 2],
+}
 
 impl SessionId {
     /// The id of the `generation`-th session (from 1) on `pair`.
     pub fn new(pair: &SocketPair, generation: u32) -> SessionId {
         let key = pair.key();
-        if generation <= 1 {
-            SessionId(Arc::from(key))
-        } else {
-            SessionId(Arc::from(format!("{key}#{generation}")))
-        }
+        let text = if generation <= 1 { key.into_boxed_str() } else { format!("{key}#{generation}").into_boxed_str() };
+        SessionId(Arc::new(IdInner { text, ..IdInner::default() }))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.0.text
     }
 
     /// The socket-pair key part (without any `#N`).
     pub fn key(&self) -> &str {
-        self.0.split('#').next().unwrap_or(&self.0)
+        self.as_str().split('#').next().unwrap_or_default()
+    }
+
+    /// What the receiver of `tcp_data` last said it does not need, per direction.
+    pub(crate) fn unneeded(&self) -> [u64; 2] {
+        let [c, s] = &self.0.unneeded;
+        [c.load(Ordering::Relaxed), s.load(Ordering::Relaxed)]
+    }
+
+    /// Records what the receiver of `tcp_data` does not need from `direction`.
+    pub(crate) fn set_unneeded(&self, direction: Direction, offset: u64) {
+        let index = match direction {
+            Direction::ClientToServer => 0,
+            Direction::ServerToClient => 1,
+        };
+        if let Some(cell) = self.0.unneeded.get(index) {
+            cell.store(offset, Ordering::Relaxed);
+        }
+    }
+}
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SessionId {}
+
+impl PartialOrd for SessionId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SessionId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for SessionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -316,10 +367,15 @@ impl JsonEvent for TcpSessionStart {
 
 /// A stretch of in-order bytes of one direction, emitted as soon as it is released.
 /// The bytes are shared with the monologue (no copy). Not in the JSON log.
+///
+/// A receiver that does not need the bytes of the next part of a stream (an HTTP body
+/// it only counts) may say so with [`TcpData::skip_until`]; see there for what changes.
 #[derive(Debug, Clone)]
 pub struct TcpData {
     /// The session.
     pub session: SessionId,
+    /// Which way the bytes go.
+    pub direction: Direction,
     /// Sender.
     pub from: Endpoint,
     /// Receiver.
@@ -329,10 +385,35 @@ pub struct TcpData {
     pub offset: u64,
     /// The bytes.
     pub data: Bytes,
+    /// Bytes withheld just before `offset` (0 unless the receiver asked, with
+    /// [`TcpData::skip_until`]): `[offset - skipped, offset)` was captured, in order
+    /// and without a hole, but not delivered. A jump from there back to the previous
+    /// stretch's end is a gap, as always.
+    pub skipped: u64,
     /// Packet whose arrival released them.
     pub packet: u64,
     /// Time of that packet.
     pub ts: Timestamp,
+}
+
+impl TcpData {
+    /// Tells the TCP listener that the receiver does not need the bytes this direction
+    /// sends before stream offset `until` (`u64::MAX`: none of them). The listener
+    /// then withholds each later stretch of the direction that ends before `until`,
+    /// and need not copy its bytes; the next stretch it delivers says how many bytes it
+    /// withheld just before it ([`skipped`](TcpData::skipped)). Before a hole, an
+    /// uncaptured stretch, the end of the monologue and so the end of the stream, it
+    /// delivers a stretch with no bytes that carries the count, so every byte is
+    /// accounted for, in order, before anything that follows it. A stretch that ends at
+    /// or after `until` is delivered whole. A later call replaces the earlier one, and
+    /// a hole or an uncaptured stretch ends the request: what follows it is delivered
+    /// (a receiver may need it to find its place again) until the receiver asks again.
+    ///
+    /// Honoured only while the caller is the one subscriber of `tcp_data`: with
+    /// several, every subscriber receives every byte and `skipped` stays 0.
+    pub fn skip_until(&self, until: u64) {
+        self.session.set_unneeded(self.direction, until);
+    }
 }
 
 impl Event for TcpData {

@@ -359,12 +359,15 @@ impl SessionInfo {
 struct Wanted {
     packet: bool,
     data: bool,
+    /// Exactly one listener receives `tcp_data`, so what it says it does not need
+    /// ([`TcpData::skip_until`]) is withheld.
+    data_alone: bool,
     monologue: bool,
 }
 
 impl Default for Wanted {
     fn default() -> Self {
-        Wanted { packet: true, data: true, monologue: true }
+        Wanted { packet: true, data: true, data_alone: false, monologue: true }
     }
 }
 
@@ -527,10 +530,20 @@ impl TcpReassembler {
                     });
                     result
                 }
-                Action::Data { direction, offset, data, packet, ts } => {
+                Action::Data { direction, offset, data, skipped, packet, ts } => {
                     if self.wanted.data {
                         let (from, to) = info.endpoints(direction);
-                        ctx.emit(TcpData { session: info.id.clone(), from, to, offset, data, packet, ts });
+                        ctx.emit(TcpData {
+                            session: info.id.clone(),
+                            direction,
+                            from,
+                            to,
+                            offset,
+                            data,
+                            skipped,
+                            packet,
+                            ts,
+                        });
                     }
                     Ok(())
                 }
@@ -870,7 +883,23 @@ impl TcpReassembler {
                     }
                     match entry.live.as_deref_mut() {
                         Some(Live { session, id, verbosity: session_verbosity, buffered: session_buffered }) => {
-                            session.push(segment, &mut outcome);
+                            if wanted.data_alone {
+                                let [client, server] = id.unneeded();
+                                session.set_unneeded_before(Direction::ClientToServer, client);
+                                session.set_unneeded_before(Direction::ServerToClient, server);
+                                session.push(segment, &mut outcome);
+                                // A hole lapses the receiver's word; it may say it again
+                                // when it has seen what follows.
+                                for (direction, asked) in
+                                    [(Direction::ClientToServer, client), (Direction::ServerToClient, server)]
+                                {
+                                    if session.unneeded_before(direction) != asked {
+                                        id.set_unneeded(direction, session.unneeded_before(direction));
+                                    }
+                                }
+                            } else {
+                                session.push(segment, &mut outcome);
+                            }
                             entry.last_seen = entry.last_seen.max(segment.ts);
                             if wanted.packet || *session_verbosity & TRACE_PACKETS != 0 {
                                 packet_session = Some(id.clone());
@@ -972,6 +1001,7 @@ impl Listener for TcpReassembler {
         self.wanted = Wanted {
             packet: ctx.wants::<TcpPacket>(),
             data: ctx.wants::<TcpData>(),
+            data_alone: ctx.subscribers::<TcpData>() == 1,
             monologue: ctx.wants::<TcpMonologue>(),
         };
         if let Some(dir) = &self.options.dump {

@@ -238,6 +238,10 @@ pub enum Action {
         offset: u64,
         /// The bytes (shared with the monologue).
         data: Bytes,
+        /// Bytes withheld just before `offset`: released in order, but not reported
+        /// because the receiver said it does not need them
+        /// ([`TcpSession::set_unneeded_before`]).
+        skipped: u64,
         /// The packet whose arrival released them.
         packet: u64,
         /// Its time.
@@ -308,6 +312,64 @@ struct Half {
     /// kept.
     monologue_last_packet: Option<u64>,
     continued_next: bool,
+    /// Released stretches that end before this offset are withheld, not reported.
+    unneeded_before: u64,
+    /// Bytes withheld since the last data action.
+    withheld: Option<Withheld>,
+}
+
+/// In-order bytes released but not reported yet (see [`Action::Data`]'s `skipped`).
+#[derive(Debug, Clone, Copy)]
+struct Withheld {
+    len: u64,
+    /// Stream offset just past them.
+    end: u64,
+    /// The latest packet that carried them, and its time.
+    packet: u64,
+    ts: Timestamp,
+}
+
+impl Withheld {
+    /// Adds a released stretch of `len` bytes ending at `end` to `slot`.
+    fn add(slot: &mut Option<Withheld>, end: u64, len: u64, packet: u64, ts: Timestamp) {
+        let withheld = slot.get_or_insert(Withheld { len: 0, end, packet, ts });
+        withheld.len = withheld.len.saturating_add(len);
+        withheld.end = end;
+        withheld.packet = packet;
+        withheld.ts = ts;
+    }
+
+    /// How many withheld bytes end right at `offset` (taken: the caller reports them).
+    fn take(slot: &mut Option<Withheld>, offset: u64, direction: Direction, actions: &mut Vec<Action>) -> u64 {
+        match slot.take() {
+            Some(withheld) if withheld.end == offset => withheld.len,
+            Some(withheld) => {
+                // Not contiguous (never expected: holes report them first): reported
+                // on their own.
+                actions.push(withheld.into_action(direction));
+                0
+            }
+            None => 0,
+        }
+    }
+
+    /// Reports the bytes withheld in `slot`, if any, with a data action of no bytes.
+    fn report(slot: &mut Option<Withheld>, direction: Direction, actions: &mut Vec<Action>) {
+        if let Some(withheld) = slot.take() {
+            actions.push(withheld.into_action(direction));
+        }
+    }
+
+    fn into_action(self, direction: Direction) -> Action {
+        Action::Data {
+            direction,
+            offset: self.end,
+            data: Bytes::new(),
+            skipped: self.len,
+            packet: self.packet,
+            ts: self.ts,
+        }
+    }
 }
 
 /// One TCP connection: its state, both directions' reassembly and open monologues.
@@ -378,6 +440,26 @@ impl TcpSession {
     /// other action, and the counts, stay the same.
     pub fn report_data(&mut self, report: bool) {
         self.data_actions = report;
+    }
+
+    /// The receiver of data actions does not need the bytes `direction` sends before
+    /// stream offset `offset` (`0`, the default: it needs every byte; `u64::MAX`: none).
+    /// Released stretches of that direction that end before it are then withheld:
+    /// counted into the next data action's `skipped` instead of reported (and not
+    /// copied when monologues do not keep their bytes either). Before a hole, an
+    /// uncaptured stretch or the end of the direction's monologue, withheld bytes are
+    /// reported by a data action of no bytes. A hole or an uncaptured stretch also
+    /// resets the offset to 0 (see [`TcpSession::unneeded_before`]). Every other
+    /// action, and the counts, stay the same. Has no effect while data actions are off
+    /// ([`TcpSession::report_data`]).
+    pub fn set_unneeded_before(&mut self, direction: Direction, offset: u64) {
+        self.halves[direction.index()].unneeded_before = offset;
+    }
+
+    /// The offset set by [`TcpSession::set_unneeded_before`], or 0 once a hole or an
+    /// uncaptured stretch of the direction was released after it was set.
+    pub fn unneeded_before(&self, direction: Direction) -> u64 {
+        self.halves[direction.index()].unneeded_before
     }
 
     /// The client endpoint.
@@ -549,6 +631,14 @@ impl TcpSession {
                 let mut pieces = std::mem::take(&mut self.pieces);
                 let half = &mut self.halves[d];
                 half.assembler.set_hold(self.state == SessionState::Connecting);
+                // Bytes nobody will read are not copied.
+                half.assembler.set_unneeded_before(if self.keep_monologue_data {
+                    0
+                } else if self.data_actions {
+                    half.unneeded_before
+                } else {
+                    u64::MAX
+                });
                 let inserted = half.assembler.insert(
                     data_seq,
                     segment.payload,
@@ -737,25 +827,51 @@ impl TcpSession {
             let half = &mut self.halves[x];
             let continued = std::mem::take(&mut half.continued_next);
             let offset = match &piece {
-                Piece::Data { offset, .. } | Piece::Gap { offset, .. } | Piece::Uncaptured { offset, .. } => *offset,
+                Piece::Data { offset, .. } | Piece::Uncopied { offset, .. } => *offset,
+                Piece::Gap { offset, .. } | Piece::Uncaptured { offset, .. } => {
+                    // Withheld bytes are reported before a discontinuity, and the
+                    // receiver's word lapses: after a hole it may need what follows
+                    // (to find its place again).
+                    Withheld::report(&mut half.withheld, direction, actions);
+                    half.unneeded_before = 0;
+                    *offset
+                }
             };
             let monologue = half.monologue.get_or_insert_with(|| Monologue::new(direction, offset, continued, now));
             match piece {
                 Piece::Data { offset, bytes, packet, ts } => {
-                    half.monologue_len += bytes.len() as u64;
+                    let len = bytes.len() as u64;
+                    half.monologue_len += len;
                     if keep {
-                        monologue.note_packet(packet, ts, bytes.len() as u64);
+                        monologue.note_packet(packet, ts, len);
                     } else {
                         monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
                     }
-                    match (keep, report) {
+                    let end = offset.saturating_add(len);
+                    let deliver = report && end >= half.unneeded_before;
+                    if report && !deliver {
+                        Withheld::add(&mut half.withheld, end, len, packet, ts);
+                    }
+                    match (keep, deliver) {
                         (true, true) => {
                             monologue.data.push(bytes.clone());
-                            actions.push(Action::Data { direction, offset, data: bytes, packet, ts });
+                            let skipped = Withheld::take(&mut half.withheld, offset, direction, actions);
+                            actions.push(Action::Data { direction, offset, data: bytes, skipped, packet, ts });
                         }
                         (true, false) => monologue.data.push(bytes),
-                        (false, true) => actions.push(Action::Data { direction, offset, data: bytes, packet, ts }),
+                        (false, true) => {
+                            let skipped = Withheld::take(&mut half.withheld, offset, direction, actions);
+                            actions.push(Action::Data { direction, offset, data: bytes, skipped, packet, ts });
+                        }
                         (false, false) => {}
+                    }
+                }
+                Piece::Uncopied { offset, len, packet, ts } => {
+                    // Only released as such when monologues keep no bytes.
+                    half.monologue_len += len;
+                    monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
+                    if report {
+                        Withheld::add(&mut half.withheld, offset.saturating_add(len), len, packet, ts);
                     }
                 }
                 Piece::Gap { offset, len } => {
@@ -792,6 +908,7 @@ impl TcpSession {
     }
 
     fn emit_monologue(&mut self, x: usize, actions: &mut Vec<Action>) {
+        Withheld::report(&mut self.halves[x].withheld, Direction::from_index(x), actions);
         self.halves[x].assembler.release_arena();
         self.halves[x].monologue_len = 0;
         self.halves[x].monologue_last_packet = None;

@@ -87,6 +87,8 @@ fn reuse(size: usize) -> Option<BytesMut> {
 pub(crate) enum Piece {
     /// Captured bytes.
     Data { offset: u64, bytes: Bytes, packet: u64, ts: Timestamp },
+    /// Captured bytes nobody needs, released in order without being copied.
+    Uncopied { offset: u64, len: u64, packet: u64, ts: Timestamp },
     /// Sequence space no captured segment covered.
     Gap { offset: u64, len: u64 },
     /// Payload a captured segment carried but the snaplen cut off.
@@ -152,6 +154,8 @@ pub(crate) struct StreamAssembler {
     holds_block: bool,
     block: usize,
     hold: bool,
+    /// A stretch released at once that ends before this offset is not copied.
+    unneeded_before: u64,
     recent_gaps: [(u64, u64); RECENT_GAPS],
     recent_next: usize,
     stats: StreamStats,
@@ -168,6 +172,7 @@ impl Default for StreamAssembler {
             holds_block: false,
             block: MIN_BLOCK,
             hold: false,
+            unneeded_before: 0,
             recent_gaps: [(0, 0); RECENT_GAPS],
             recent_next: 0,
             stats: StreamStats::default(),
@@ -213,6 +218,14 @@ impl StreamAssembler {
     /// While held, nothing is released (data of a handshake still under way).
     pub fn set_hold(&mut self, hold: bool) {
         self.hold = hold;
+    }
+
+    /// Nobody needs the bytes before `offset`: a stretch released as soon as it
+    /// arrives that ends before it is released as [`Piece::Uncopied`] (its length
+    /// only). Bytes that wait in the out-of-order buffer are copied all the same (a
+    /// later copy is compared with them).
+    pub fn set_unneeded_before(&mut self, offset: u64) {
+        self.unneeded_before = offset;
     }
 
     /// The stream offset of `seq` (negative: before the stream's start).
@@ -262,7 +275,10 @@ impl StreamAssembler {
         let cap_end = start.saturating_add(to_i64(captured)).clamp(to_i64(new_start), to_i64(end)) as u64;
         if self.pending.is_empty() && new_start == self.next && !self.hold {
             if cap_end > new_start {
-                if let Some(slice) = slice_at(payload, start, new_start, cap_end) {
+                if cap_end < self.unneeded_before {
+                    self.stats.reassembled_bytes += cap_end - new_start;
+                    out.push(Piece::Uncopied { offset: new_start, len: cap_end - new_start, packet, ts });
+                } else if let Some(slice) = slice_at(payload, start, new_start, cap_end) {
                     let bytes = self.copy(slice);
                     self.stats.reassembled_bytes += bytes.len() as u64;
                     out.push(Piece::Data { offset: new_start, bytes, packet, ts });

@@ -41,6 +41,10 @@ struct Harness {
     keep_data: bool,
     /// Whether released bytes are reported (see `TcpSession::report_data`).
     report_data: bool,
+    /// What the receiver of data does not need, client first (see
+    /// `TcpSession::set_unneeded_before`), applied before each segment and read back
+    /// after it.
+    unneeded: [u64; 2],
 }
 
 impl Harness {
@@ -57,6 +61,7 @@ impl Harness {
             packet: 0,
             keep_data: true,
             report_data: true,
+            unneeded: [0, 0],
         }
     }
 
@@ -102,7 +107,12 @@ impl Harness {
             session.report_data(report_data);
             session
         });
+        session.set_unneeded_before(Direction::ClientToServer, self.unneeded[0]);
+        session.set_unneeded_before(Direction::ServerToClient, self.unneeded[1]);
         session.push(&segment, &mut self.outcome);
+        // As the listener does: a hole lapses the receiver's word.
+        self.unneeded =
+            [session.unneeded_before(Direction::ClientToServer), session.unneeded_before(Direction::ServerToClient)];
         self.log.append(&mut self.outcome.actions);
         (self.outcome.class.unwrap_or(PacketClass::NonData), self.outcome.state.unwrap_or(SessionState::Closed))
     }

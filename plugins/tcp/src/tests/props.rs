@@ -205,3 +205,82 @@ proptest! {
         }
     }
 }
+
+/// The offsets a direction's data actions account for, each with its byte (`None`:
+/// withheld), in action order; and, per monologue action in order, how many bytes its
+/// direction had accounted for when it came.
+fn accounted(log: &[Action], direction: Direction) -> (Vec<(u64, Option<u8>)>, Vec<usize>) {
+    let mut offsets = Vec::new();
+    let mut at_monologues = Vec::new();
+    for action in log {
+        match action {
+            Action::Data { direction: d, offset, data, skipped, .. } if *d == direction => {
+                offsets.extend((offset - skipped..*offset).map(|o| (o, None)));
+                offsets.extend(data.iter().enumerate().map(|(k, b)| (offset + k as u64, Some(*b))));
+            }
+            Action::Monologue(m) if m.direction == direction => at_monologues.push(offsets.len()),
+            _ => {}
+        }
+    }
+    (offsets, at_monologues)
+}
+
+proptest! {
+    #[test]
+    fn withheld_bytes_are_accounted_for_once_in_order_and_before_their_monologue(
+        segments in vec(wild_segment(), 0..60),
+        unneeded in vec((0u64..5000, any::<bool>(), any::<bool>()), 1..8),
+        keep_data in any::<bool>(),
+        handshake in any::<bool>(),
+    ) {
+        let run = |withhold: bool| {
+            let mut h = Harness::new();
+            h.keep_data = keep_data || !withhold;
+            if handshake {
+                h.handshake();
+            }
+            for (k, (from_client, near, anywhere, ack, flags, payload, uncaptured)) in segments.iter().enumerate() {
+                if withhold {
+                    let (offset, all, both) = unneeded[k % unneeded.len()];
+                    let value = if all { u64::MAX } else { offset };
+                    h.unneeded = if both { [value, value] } else { [value, 0] };
+                }
+                let base = if *from_client { CLIENT_ISN } else { SERVER_ISN };
+                let seq = if *anywhere { near.wrapping_mul(2_654_435_761) } else { base.wrapping_add(*near) };
+                let uncaptured = if *uncaptured > 60 { *uncaptured } else { 0 };
+                h.push_cut(*from_client, seq, *ack, *flags, payload, uncaptured);
+            }
+            h.end();
+            h
+        };
+        let reference = run(false);
+        let withheld = run(true);
+        // Everything but the data actions is the same (the monologues' bytes aside).
+        let others = |h: &Harness| -> Vec<String> {
+            h.log
+                .iter()
+                .filter(|a| !matches!(a, Action::Data { .. }))
+                .map(|a| match a {
+                    Action::Monologue(m) => format!("mono {:?} {} {} {:?}", m.direction, m.index, m.offset, m.gaps),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        prop_assert_eq!(others(&reference), others(&withheld));
+        for direction in [Direction::ClientToServer, Direction::ServerToClient] {
+            let (all, at_ref) = accounted(&reference.log, direction);
+            let (got, at_got) = accounted(&withheld.log, direction);
+            // The same offsets, once each, in the same order; delivered bytes as read.
+            prop_assert_eq!(all.len(), got.len());
+            for ((o1, b1), (o2, b2)) in all.iter().zip(&got) {
+                prop_assert_eq!(o1, o2);
+                if let Some(b2) = b2 {
+                    prop_assert_eq!(Some(*b2), *b1);
+                }
+            }
+            // Every byte of a monologue is accounted for before the monologue.
+            prop_assert_eq!(at_ref, at_got);
+        }
+        prop_assert_eq!(reference.session.map(|s| s.stats()), withheld.session.map(|s| s.stats()));
+    }
+}

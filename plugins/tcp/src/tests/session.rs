@@ -462,3 +462,78 @@ fn established_without_data_reports_everything_but_the_data() {
     };
     assert_eq!(bytes(&reported), bytes(&unreported));
 }
+
+/// The data actions of `log` as `(direction, offset, length, skipped)`.
+fn data_actions(log: &[Action]) -> Vec<(Direction, u64, usize, u64)> {
+    log.iter()
+        .filter_map(|a| match a {
+            Action::Data { direction, offset, data, skipped, .. } => Some((*direction, *offset, data.len(), *skipped)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn established_unneeded_bytes_are_withheld_and_counted_into_the_next_stretch() {
+    for keep_data in [true, false] {
+        let mut h = Harness::new();
+        h.keep_data = keep_data;
+        let (c, s) = h.handshake();
+        h.unneeded = [250, 0];
+        let chunk = [b'x'; 100];
+        h.push(true, c, Some(s), PSH, &chunk);
+        h.push(true, c.wrapping_add(100), Some(s), PSH, &chunk);
+        // Ends at 300, not before 250: delivered whole, with the 200 bytes before it.
+        h.push(true, c.wrapping_add(200), Some(s), PSH, &chunk);
+        // Nothing more is needed: [300, 400) is withheld, then a hole [400, 500) is
+        // declared once the server acknowledges past it; the bytes before the hole are
+        // reported first, by a stretch of no bytes, and the hole ends the request:
+        // [500, 600) is delivered.
+        h.unneeded = [u64::MAX, 0];
+        h.push(true, c.wrapping_add(300), Some(s), PSH, &chunk);
+        h.push(true, c.wrapping_add(500), Some(s), PSH, &chunk);
+        h.push(false, s, Some(c.wrapping_add(600)), 0, b"");
+        assert_eq!(h.session().unneeded_before(Direction::ClientToServer), 0);
+        // Asked again: [600, 700) is withheld, and reported before the client's
+        // monologue ends (the server speaks).
+        h.unneeded = [u64::MAX, 0];
+        h.push(true, c.wrapping_add(600), Some(s), PSH, &chunk);
+        h.push(false, s, Some(c.wrapping_add(700)), PSH, b"ok");
+        let client = Direction::ClientToServer;
+        assert_eq!(
+            data_actions(&h.log),
+            vec![
+                (client, 200, 100, 200),
+                (client, 400, 0, 100),
+                (client, 500, 100, 0),
+                (client, 700, 0, 100),
+                (Direction::ServerToClient, 0, 2, 0)
+            ],
+            "keep_data {keep_data}"
+        );
+        let names = h.names();
+        let mono = names.iter().position(|n| *n == "mono").expect("the client's monologue");
+        assert_eq!(&names[mono - 1..=mono + 1], ["data", "mono", "data"]);
+        // The monologue and the counts are those of a receiver that reads every byte.
+        let monologue = h.monologues()[0].clone();
+        assert_eq!(monologue.gaps.as_slice(), [Gap { offset: 400, len: 100 }]);
+        assert_eq!(monologue.data.len(), if keep_data { 600 } else { 0 });
+        assert_eq!(h.session().stats().stream.reassembled_bytes, 602);
+    }
+}
+
+#[test]
+fn established_withheld_bytes_are_reported_before_an_uncaptured_stretch() {
+    let mut h = Harness::new();
+    h.keep_data = false;
+    let (c, s) = h.handshake();
+    h.unneeded = [u64::MAX, 0];
+    h.push(true, c, Some(s), PSH, &[b'a'; 50]);
+    h.push_cut(true, c.wrapping_add(50), Some(s), PSH, &[b'b'; 10], 40);
+    h.push(true, c.wrapping_add(100), Some(s), PSH, &[b'c'; 30]);
+    h.end();
+    let client = Direction::ClientToServer;
+    // [0, 60) withheld, [60, 100) uncaptured (the request lapses), [100, 130)
+    // delivered.
+    assert_eq!(data_actions(&h.log), vec![(client, 60, 0, 60), (client, 100, 30, 0)]);
+}
