@@ -371,6 +371,82 @@ impl Default for Wanted {
     }
 }
 
+/// The parts of the listener that opening and closing a session touch, borrowed apart
+/// from the session table.
+struct Table<'a> {
+    options: &'a TcpOptions,
+    wanted: Wanted,
+    next_serial: &'a mut u64,
+    recency: &'a mut VecDeque<Recency>,
+    totals: &'a mut Totals,
+    buffered_total: &'a mut u64,
+    tombs: &'a mut VecDeque<Recency>,
+}
+
+impl Table<'_> {
+    /// Before `segment` is pushed to the pair's `entry`: ends its live session if that
+    /// was idle too long or a new connection replaces it (what that causes goes to
+    /// `side`, about `side_info`), and opens the next session where the segment starts
+    /// one. Returns whether it opened one. Rare, so out of the per-packet path.
+    #[cold]
+    #[inline(never)]
+    fn renew(
+        &mut self,
+        entry: &mut Entry,
+        pair: SocketPair,
+        segment: &Segment<'_>,
+        now: Timestamp,
+        side: &mut Vec<Action>,
+        side_info: &mut Option<SessionInfo>,
+    ) -> bool {
+        let timeout = self.options.idle_timeout_nanos;
+        let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
+        let pure_syn = segment.flags.syn() && segment.ack.is_none();
+        if let Some(live) = entry.live.as_mut() {
+            let Live { session, id, verbosity, .. } = &mut **live;
+            let idle = now.since(session.last_seen()).as_nanos() > timeout;
+            let reused = pure_syn
+                && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
+                && session.state() != SessionState::Connecting;
+            let end = if idle {
+                Some(EndReason::Timeout)
+            } else if reused {
+                // The old connection ended unseen (its close was not captured); a SYN
+                // with another initial sequence number starts a new one.
+                Some(if session.state() == SessionState::HalfClosed { EndReason::Fin } else { EndReason::Timeout })
+            } else {
+                None
+            };
+            if let Some(reason) = end {
+                session.end(reason, now, side);
+                *side_info = Some(TcpReassembler::info(id, *verbosity, session, pair));
+                if reason == EndReason::Timeout {
+                    self.totals.timed_out += 1;
+                }
+                TcpReassembler::bury(self.totals, self.buffered_total, self.tombs, entry, now);
+            }
+        }
+        if entry.live.is_none() {
+            let expired = now.since(entry.last_seen).as_nanos() > timeout;
+            if pure_syn || entry.tomb.continues(&pair, segment) || (expired && opens_session) {
+                let generation = entry.generation.saturating_add(1);
+                *entry = TcpReassembler::new_entry(
+                    self.options,
+                    self.wanted,
+                    self.next_serial,
+                    self.recency,
+                    pair,
+                    generation,
+                    segment,
+                    now,
+                );
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// The TCP listener: reassembles every TCP session of the capture and emits
 /// `tcp_packet`, `tcp_session_start`, `tcp_data`, `tcp_monologue`, `tcp_stream_end` and
 /// `tcp_session_end` (see the crate docs).
@@ -443,6 +519,8 @@ impl TcpReassembler {
 
     /// A new table entry for the `generation`-th session on `pair`, queued for recency.
     #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
     fn new_entry(
         options: &TcpOptions,
         wanted: Wanted,
@@ -479,6 +557,8 @@ impl TcpReassembler {
 
     /// Turns a live entry into a tombstone, keeping its counts, and queues it to be
     /// forgotten after the linger time.
+    #[cold]
+    #[inline(never)]
     fn bury(
         totals: &mut Totals,
         buffered_total: &mut u64,
@@ -500,6 +580,38 @@ impl TcpReassembler {
         }
     }
 
+    /// The packet's `tcp_packet` event and trace line, for a subscriber or a trace.
+    #[cold]
+    #[inline(never)]
+    fn emit_packet(
+        &self,
+        ctx: &mut Context<'_>,
+        segment: &Segment<'_>,
+        session: Option<SessionId>,
+        class: PacketClass,
+        state: SessionState,
+        traced: bool,
+    ) -> ListenerResult {
+        let packet_event = TcpPacket {
+            session,
+            number: segment.packet,
+            ts: segment.ts,
+            from: segment.src,
+            to: segment.dst,
+            flags: segment.flags,
+            seq: segment.seq.0,
+            ack: segment.ack.map_or(0, |a| a.0),
+            len: u32::try_from(segment.payload.len()).unwrap_or(u32::MAX),
+            class,
+            state,
+        };
+        let result = if traced { Self::trace_packet(ctx, &packet_event) } else { Ok(()) };
+        if self.wanted.packet {
+            ctx.emit(packet_event);
+        }
+        result
+    }
+
     /// Emits the events of `actions`, in order; writes trace lines and dump files.
     fn emit_actions(&mut self, ctx: &mut Context<'_>, info: &SessionInfo, actions: &mut Vec<Action>) -> ListenerResult {
         let mut first_error = None;
@@ -507,28 +619,7 @@ impl TcpReassembler {
             let result = match action {
                 Action::Started { mid_stream, packet, ts } => {
                     self.totals.sessions += 1;
-                    let result = if info.verbosity & TRACE_SESSIONS != 0 {
-                        ctx.trace(format_args!(
-                            "tcp_session_start {} client={} server={}{} pkt={}",
-                            info.id,
-                            info.client,
-                            info.server,
-                            if mid_stream { " mid_stream" } else { "" },
-                            packet
-                        ))
-                    } else {
-                        Ok(())
-                    };
-                    ctx.emit(TcpSessionStart {
-                        session: info.id.clone(),
-                        pair: info.pair,
-                        client: info.client,
-                        server: info.server,
-                        mid_stream,
-                        packet,
-                        ts,
-                    });
-                    result
+                    Self::emit_start(ctx, info, mid_stream, packet, ts)
                 }
                 Action::Data { direction, offset, data, skipped, packet, ts } => {
                     if self.wanted.data {
@@ -548,66 +639,112 @@ impl TcpReassembler {
                     Ok(())
                 }
                 Action::Monologue(boxed) => {
-                    let monologue = *boxed;
                     self.totals.monologues += 1;
-                    let result = self.dump_and_trace(ctx, info, &monologue);
-                    if !self.wanted.monologue {
-                        // Counted, dumped and traced; nobody receives the event.
-                        if let Err(err) = result {
-                            first_error.get_or_insert(err);
-                        }
-                        continue;
+                    if self.wanted.monologue || self.options.dump.is_some() || info.verbosity & TRACE_MONOLOGUES != 0 {
+                        self.emit_monologue(ctx, info, boxed)
+                    } else {
+                        // Counted; nobody receives, dumps or traces it.
+                        Ok(())
                     }
-                    let (from, to) = info.endpoints(monologue.direction);
-                    ctx.emit(TcpMonologue {
-                        session: info.id.clone(),
-                        index: monologue.index,
-                        from,
-                        to,
-                        data: monologue.data,
-                        offset: monologue.offset,
-                        first_packet: monologue.first_packet,
-                        t_start: monologue.t_start,
-                        t_end: monologue.t_end,
-                        packets: monologue.packets,
-                        which_pkts: monologue.which_pkts,
-                        gaps: monologue.gaps,
-                        missing_bytes: monologue.missing_bytes,
-                        uncaptured_bytes: monologue.uncaptured_bytes,
-                        continued: monologue.continued,
-                    });
-                    result
                 }
                 Action::StreamEnd { direction, reason, end_offset, ts } => {
                     let (from, to) = info.endpoints(direction);
                     ctx.emit(TcpStreamEnd { session: info.id.clone(), from, to, reason, end_offset, ts });
                     Ok(())
                 }
-                Action::Ended { reason, packet, ts } => {
-                    let result = if info.verbosity & TRACE_SESSIONS != 0 {
-                        match packet {
-                            Some(n) => ctx.trace(format_args!(
-                                "tcp_session_end {} reason={} pkt={}",
-                                info.id,
-                                reason.as_str(),
-                                n
-                            )),
-                            None => {
-                                ctx.trace(format_args!("tcp_session_end {} reason={} nopkt", info.id, reason.as_str()))
-                            }
-                        }
-                    } else {
-                        Ok(())
-                    };
-                    ctx.emit(TcpSessionEnd { session: info.id.clone(), pair: info.pair, reason, packet, ts });
-                    result
-                }
+                Action::Ended { reason, packet, ts } => Self::emit_end(ctx, info, reason, packet, ts),
             };
             if let Err(err) = result {
                 first_error.get_or_insert(err);
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// A session started: its trace line and event (once per session, out of the
+    /// per-packet path).
+    #[cold]
+    #[inline(never)]
+    fn emit_start(
+        ctx: &mut Context<'_>,
+        info: &SessionInfo,
+        mid_stream: bool,
+        packet: u64,
+        ts: Timestamp,
+    ) -> ListenerResult {
+        let result = if info.verbosity & TRACE_SESSIONS != 0 {
+            ctx.trace(format_args!(
+                "tcp_session_start {} client={} server={}{} pkt={}",
+                info.id,
+                info.client,
+                info.server,
+                if mid_stream { " mid_stream" } else { "" },
+                packet
+            ))
+        } else {
+            Ok(())
+        };
+        ctx.emit(TcpSessionStart {
+            session: info.id.clone(),
+            pair: info.pair,
+            client: info.client,
+            server: info.server,
+            mid_stream,
+            packet,
+            ts,
+        });
+        result
+    }
+
+    /// A monologue ended: dumped, traced and emitted as asked.
+    #[inline(never)]
+    fn emit_monologue(&self, ctx: &mut Context<'_>, info: &SessionInfo, monologue: Box<Monologue>) -> ListenerResult {
+        let monologue = *monologue;
+        let result = self.dump_and_trace(ctx, info, &monologue);
+        if !self.wanted.monologue {
+            return result;
+        }
+        let (from, to) = info.endpoints(monologue.direction);
+        ctx.emit(TcpMonologue {
+            session: info.id.clone(),
+            index: monologue.index,
+            from,
+            to,
+            data: monologue.data,
+            offset: monologue.offset,
+            first_packet: monologue.first_packet,
+            t_start: monologue.t_start,
+            t_end: monologue.t_end,
+            packets: monologue.packets,
+            which_pkts: monologue.which_pkts,
+            gaps: monologue.gaps,
+            missing_bytes: monologue.missing_bytes,
+            uncaptured_bytes: monologue.uncaptured_bytes,
+            continued: monologue.continued,
+        });
+        result
+    }
+
+    /// A session ended: its trace line and event (once per session).
+    #[cold]
+    #[inline(never)]
+    fn emit_end(
+        ctx: &mut Context<'_>,
+        info: &SessionInfo,
+        reason: EndReason,
+        packet: Option<u64>,
+        ts: Timestamp,
+    ) -> ListenerResult {
+        let result = if info.verbosity & TRACE_SESSIONS != 0 {
+            match packet {
+                Some(n) => ctx.trace(format_args!("tcp_session_end {} reason={} pkt={}", info.id, reason.as_str(), n)),
+                None => ctx.trace(format_args!("tcp_session_end {} reason={} nopkt", info.id, reason.as_str())),
+            }
+        } else {
+            Ok(())
+        };
+        ctx.emit(TcpSessionEnd { session: info.id.clone(), pair: info.pair, reason, packet, ts });
+        result
     }
 
     fn dump_and_trace(&self, ctx: &mut Context<'_>, info: &SessionInfo, monologue: &Monologue) -> ListenerResult {
@@ -659,6 +796,8 @@ impl TcpReassembler {
     }
 
     /// Ends the session of `pair` for `reason` (no packet) and emits what that causes.
+    #[cold]
+    #[inline(never)]
     fn end_session(&mut self, ctx: &mut Context<'_>, pair: SocketPair, reason: EndReason) -> ListenerResult {
         let now = ctx.now();
         let mut actions = std::mem::take(&mut self.side_actions);
@@ -759,6 +898,8 @@ impl TcpReassembler {
 
     /// Makes room until the table respects its cap: forgets the oldest tombstones
     /// first, then evicts the least recently active sessions.
+    #[cold]
+    #[inline(never)]
     fn enforce_cap(&mut self, ctx: &mut Context<'_>, keep: SocketPair) -> ListenerResult {
         let mut result = Ok(());
         while self.sessions.len() > self.options.max_sessions {
@@ -814,45 +955,21 @@ impl TcpReassembler {
             let slot = match sessions.entry(pair) {
                 hash_map::Entry::Occupied(occupied) => {
                     let entry = occupied.into_mut();
-                    // The pair's session may end here: idle too long, or replaced by a
-                    // new connection (port reuse).
-                    if let Some(live) = entry.live.as_mut() {
-                        let Live { session, id, verbosity, .. } = &mut **live;
-                        let idle = now.since(session.last_seen()).as_nanos() > timeout;
-                        let reused = pure_syn
-                            && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
-                            && session.state() != SessionState::Connecting;
-                        let end = if idle {
-                            Some(EndReason::Timeout)
-                        } else if reused {
-                            // The old connection ended unseen (its close was not
-                            // captured); a SYN with another initial sequence number
-                            // starts a new one.
-                            Some(if session.state() == SessionState::HalfClosed {
-                                EndReason::Fin
-                            } else {
-                                EndReason::Timeout
-                            })
-                        } else {
-                            None
-                        };
-                        if let Some(reason) = end {
-                            session.end(reason, now, &mut side);
-                            side_info = Some(Self::info(id, *verbosity, session, pair));
-                            if reason == EndReason::Timeout {
-                                totals.timed_out += 1;
-                            }
-                            Self::bury(totals, buffered_total, tombs, entry, now);
+                    // The pair's session may end here (idle too long, or replaced by
+                    // a new connection: port reuse), or a closed one be followed by a
+                    // new one.
+                    let renew = match entry.live.as_deref() {
+                        Some(live) => {
+                            now.since(live.session.last_seen()).as_nanos() > timeout
+                                || (pure_syn
+                                    && live.session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
+                                    && live.session.state() != SessionState::Connecting)
                         }
-                    }
-                    if entry.live.is_none() {
-                        let expired = now.since(entry.last_seen).as_nanos() > timeout;
-                        if pure_syn || entry.tomb.continues(&pair, segment) || (expired && opens_session) {
-                            let generation = entry.generation.saturating_add(1);
-                            *entry =
-                                Self::new_entry(options, *wanted, next_serial, recency, pair, generation, segment, now);
-                            opened = true;
-                        }
+                        None => true,
+                    };
+                    if renew {
+                        let mut table = Table { options: &*options, wanted: *wanted, next_serial, recency, totals, buffered_total, tombs };
+                        opened = table.renew(entry, pair, segment, now, &mut side, &mut side_info);
                     }
                     Some(entry)
                 }
@@ -937,26 +1054,8 @@ impl TcpReassembler {
         let mut first_error = None;
         let traced = verbosity & TRACE_PACKETS != 0;
         if traced || self.wanted.packet {
-            let packet_event = TcpPacket {
-                session: packet_session,
-                number: segment.packet,
-                ts: segment.ts,
-                from: segment.src,
-                to: segment.dst,
-                flags: segment.flags,
-                seq: segment.seq.0,
-                ack: segment.ack.map_or(0, |a| a.0),
-                len: u32::try_from(segment.payload.len()).unwrap_or(u32::MAX),
-                class,
-                state,
-            };
-            if traced {
-                if let Err(err) = Self::trace_packet(ctx, &packet_event) {
-                    first_error.get_or_insert(err);
-                }
-            }
-            if self.wanted.packet {
-                ctx.emit(packet_event);
+            if let Err(err) = self.emit_packet(ctx, segment, packet_session, class, state, traced) {
+                first_error.get_or_insert(err);
             }
         }
         if let Some(side_info) = side_info {

@@ -204,6 +204,28 @@ impl Monologue {
         }
     }
 
+    /// Records a hole (a gap or uncaptured bytes); `keep` and `last` as for
+    /// [`Monologue::note_packet`] and [`Monologue::count_packet`].
+    #[cold]
+    #[inline(never)]
+    fn note_hole(&mut self, piece: Piece, keep: bool, last: &mut Option<u64>) {
+        match piece {
+            Piece::Gap { offset, len } => {
+                self.gaps.push(Gap { offset, len });
+                self.missing_bytes = self.missing_bytes.saturating_add(len);
+            }
+            Piece::Uncaptured { len, packet, ts, .. } => {
+                if keep {
+                    self.note_packet(packet, ts, 0);
+                } else {
+                    self.count_packet(packet, ts, last);
+                }
+                self.uncaptured_bytes = self.uncaptured_bytes.saturating_add(len);
+            }
+            Piece::Data { .. } | Piece::Uncopied { .. } => {}
+        }
+    }
+
     /// The first packet and the time span, as `packet` at `ts` extends them.
     fn note_time(&mut self, packet: u64, ts: Timestamp) {
         if self.packets == 0 {
@@ -557,37 +579,11 @@ impl TcpSession {
 
         // The SYN fixes the direction's stream offset 0 (RFC 9293 section 3.4: the SYN
         // occupies one sequence number; data, if any, follows it).
-        let mut data_seq = segment.seq;
-        if flags.syn() {
-            data_seq = segment.seq.add(1);
-            if self.state == SessionState::Connecting
-                && self.halves[d].syn.is_some_and(|isn| isn != segment.seq)
-                && !self.halves[d].assembler.has_pending()
-            {
-                // Another connection attempt on the same pair before the handshake
-                // completed (a SYN flood reusing the port, or a retried connect): the
-                // new initial sequence number replaces the old one, and a SYN also
-                // forgets the peer's answer to the old attempt.
-                self.halves[d] = Half::default();
-                if segment.ack.is_none() {
-                    self.halves[o] = Half::default();
-                }
-            }
-            let half = &mut self.halves[d];
-            if half.syn.is_none() {
-                half.syn = Some(segment.seq);
-                half.assembler.set_origin(data_seq);
-            }
-        }
+        let data_seq = if flags.syn() { self.take_syn(segment, d) } else { segment.seq };
 
         // What the acknowledgment says about the other direction's SYN and FIN.
         if let Some(ack) = segment.ack {
             let other = &mut self.halves[o];
-            if flags.syn() && other.syn.is_none() && self.state == SessionState::Connecting {
-                // A SYN-ACK whose SYN was not (yet) seen: that SYN was sent, at ack - 1.
-                other.syn = Some(ack.add(u32::MAX));
-                other.assembler.set_origin(ack);
-            }
             if let Some(isn) = other.syn {
                 if !other.syn_acked && ack.distance(isn) > 0 {
                     other.syn_acked = true;
@@ -602,13 +598,7 @@ impl TcpSession {
 
         let claimed = segment.claimed_len();
         if self.state == SessionState::Connecting {
-            let handshake_done = self.halves[0].syn_acked && self.halves[1].syn_acked;
-            let data_without_syn = claimed > 0 && !flags.syn();
-            if handshake_done || data_without_syn {
-                self.state = SessionState::Established;
-                self.mid_stream = !handshake_done && self.halves[0].syn.is_none();
-                self.start(segment.packet, ts, actions);
-            }
+            self.connecting(segment, actions);
         }
 
         // Holes of the other direction that this side acknowledged past.
@@ -658,23 +648,108 @@ impl TcpSession {
                     PacketClass::Future
                 };
                 self.absorb(d, &mut pieces, ts, actions);
-                // The per-session buffer cap: declare holes, oldest first.
-                while self.buffered_bytes() > self.limits.max_buffered {
-                    let fullest = if self.halves[d].assembler.has_pending() { d } else { o };
-                    self.halves[fullest].assembler.flush_one_hole(&mut pieces);
-                    if pieces.is_empty() {
-                        break;
-                    }
-                    self.absorb(fullest, &mut pieces, ts, actions);
-                }
                 self.pieces = pieces;
+                if self.buffered_bytes() > self.limits.max_buffered {
+                    self.enforce_buffer_cap(d, ts, actions);
+                }
             }
         }
 
-        if flags.fin() {
+        if flags.fin() || flags.rst() || self.halves[0].fin.is_some() || self.halves[1].fin.is_some() {
+            self.closing(segment, d, data_seq, ts, actions);
+        }
+        out.class = Some(class);
+        out.state = Some(self.state);
+    }
+
+    /// A SYN from direction `d`: fixes its stream offset 0 (RFC 9293 section 3.4: the
+    /// SYN occupies one sequence number; data, if any, follows it). Returns the
+    /// sequence number of the segment's first data byte. Rare, so out of the
+    /// per-packet path.
+    #[cold]
+    #[inline(never)]
+    fn take_syn(&mut self, segment: &Segment<'_>, d: usize) -> SeqNumber {
+        let o = 1 - d;
+        let data_seq = segment.seq.add(1);
+        if self.state == SessionState::Connecting
+            && self.halves[d].syn.is_some_and(|isn| isn != segment.seq)
+            && !self.halves[d].assembler.has_pending()
+        {
+            // Another connection attempt on the same pair before the handshake
+            // completed (a SYN flood reusing the port, or a retried connect): the new
+            // initial sequence number replaces the old one, and a SYN also forgets the
+            // peer's answer to the old attempt.
+            self.halves[d] = Half::default();
+            if segment.ack.is_none() {
+                self.halves[o] = Half::default();
+            }
+        }
+        let half = &mut self.halves[d];
+        if half.syn.is_none() {
+            half.syn = Some(segment.seq);
+            half.assembler.set_origin(data_seq);
+        }
+        if let Some(ack) = segment.ack {
+            let other = &mut self.halves[o];
+            if other.syn.is_none() && self.state == SessionState::Connecting {
+                // A SYN-ACK whose SYN was not (yet) seen: that SYN was sent, at ack - 1.
+                other.syn = Some(ack.add(u32::MAX));
+                other.assembler.set_origin(ack);
+            }
+        }
+        data_seq
+    }
+
+    /// The handshake is under way: the session starts once both SYNs are acknowledged,
+    /// or at the first data that comes without a SYN.
+    #[cold]
+    #[inline(never)]
+    fn connecting(&mut self, segment: &Segment<'_>, actions: &mut Vec<Action>) {
+        let handshake_done = self.halves[0].syn_acked && self.halves[1].syn_acked;
+        let data_without_syn = segment.claimed_len() > 0 && !segment.flags.syn();
+        if handshake_done || data_without_syn {
+            self.state = SessionState::Established;
+            self.mid_stream = !handshake_done && self.halves[0].syn.is_none();
+            self.start(segment.packet, segment.ts, actions);
+        }
+    }
+
+    /// The per-session buffer cap: declares holes, oldest first, until the buffered
+    /// bytes fit (`d` sent the segment that crossed it).
+    #[cold]
+    #[inline(never)]
+    fn enforce_buffer_cap(&mut self, d: usize, ts: Timestamp, actions: &mut Vec<Action>) {
+        let o = 1 - d;
+        let mut pieces = std::mem::take(&mut self.pieces);
+        while self.buffered_bytes() > self.limits.max_buffered {
+            let fullest = if self.halves[d].assembler.has_pending() { d } else { o };
+            self.halves[fullest].assembler.flush_one_hole(&mut pieces);
+            if pieces.is_empty() {
+                break;
+            }
+            self.absorb(fullest, &mut pieces, ts, actions);
+        }
+        self.pieces = pieces;
+    }
+
+    /// A FIN or an RST came, or one was seen before: ends the directions whose FIN
+    /// was reached or acknowledged, and the session on an RST or when both FINs are
+    /// acknowledged.
+    #[cold]
+    #[inline(never)]
+    fn closing(
+        &mut self,
+        segment: &Segment<'_>,
+        d: usize,
+        data_seq: SeqNumber,
+        ts: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let o = 1 - d;
+        if segment.flags.fin() {
             let half = &mut self.halves[d];
             if half.fin.is_none() {
-                half.fin = Some(data_seq.add_u64(claimed));
+                half.fin = Some(data_seq.add_u64(segment.claimed_len()));
             }
         }
 
@@ -683,7 +758,7 @@ impl TcpSession {
             self.check_stream_end(x, ts, actions);
         }
 
-        if flags.rst() {
+        if segment.flags.rst() {
             self.finish(EndReason::Rst, Some(segment.packet), ts, actions);
         } else {
             let fins_acked = self.halves.iter().filter(|h| h.fin_acked).count();
@@ -693,8 +768,6 @@ impl TcpSession {
                 self.state = SessionState::HalfClosed;
             }
         }
-        out.class = Some(class);
-        out.state = Some(self.state);
     }
 
     /// Ends the session without a packet (idle timeout, eviction, end of input):
@@ -707,6 +780,8 @@ impl TcpSession {
     }
 
     /// Declares every hole and releases everything buffered (a global buffer cap).
+    #[cold]
+    #[inline(never)]
     pub fn flush_buffers(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
         if self.ended.is_some() || self.state == SessionState::Connecting {
             return;
@@ -813,7 +888,6 @@ impl TcpSession {
         }
         if !self.started {
             // Content before the start (a stray flush): the start comes first.
-            self.mid_stream = self.halves[0].syn.is_none();
             self.start_without_release(now, actions);
         }
         let o = 1 - x;
@@ -874,18 +948,7 @@ impl TcpSession {
                         Withheld::add(&mut half.withheld, offset.saturating_add(len), len, packet, ts);
                     }
                 }
-                Piece::Gap { offset, len } => {
-                    monologue.gaps.push(Gap { offset, len });
-                    monologue.missing_bytes = monologue.missing_bytes.saturating_add(len);
-                }
-                Piece::Uncaptured { len, packet, ts, .. } => {
-                    if keep {
-                        monologue.note_packet(packet, ts, 0);
-                    } else {
-                        monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
-                    }
-                    monologue.uncaptured_bytes = monologue.uncaptured_bytes.saturating_add(len);
-                }
+                hole => monologue.note_hole(hole, keep, &mut half.monologue_last_packet),
             }
             if half.monologue_len >= self.limits.max_monologue {
                 self.emit_monologue(x, actions);
@@ -894,7 +957,10 @@ impl TcpSession {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn start_without_release(&mut self, ts: Timestamp, actions: &mut Vec<Action>) {
+        self.mid_stream = self.halves[0].syn.is_none();
         self.started = true;
         // Data held for the handshake is held no longer: what is contiguous goes out at
         // the direction's next release (its next segment, acknowledgment, FIN or end).

@@ -301,6 +301,8 @@ impl StreamAssembler {
     /// bytes were new. `start` is the offset of `payload[0]`, `cap_end` where the
     /// captured bytes stop.
     #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
     fn insert_pending(
         &mut self,
         from: u64,
@@ -454,6 +456,8 @@ impl StreamAssembler {
 
     /// Bytes of `[from, to)` (already behind `next`) that fell in a declared hole or
     /// before the stream's start.
+    #[cold]
+    #[inline(never)]
     fn late_overlap(&self, from: i64, to: i64) -> u64 {
         let mut late = 0u64;
         if from < 0 {
