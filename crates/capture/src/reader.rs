@@ -19,7 +19,7 @@ use std::time::Duration;
 use netanalysis_core::{IpInfo, LinkType, Packet, Summary, Timestamp};
 use smallvec::SmallVec;
 
-use crate::decode::{decode_frame, Decoded, Undecoded};
+use crate::decode::{decode_frame, Decoded, Fragment, Undecoded};
 use crate::defrag::{DefragLimits, Defragmenter, Outcome};
 use crate::error::{OpenError, ReadError};
 use crate::source::{ByteSource, Fill, SharedBuffer};
@@ -540,7 +540,9 @@ enum Fetched {
     End,
 }
 
-/// Decodes a framed record into a packet, reassembling fragments.
+/// Decodes a framed record into a packet, reassembling fragments. Inlined, so the
+/// packet is built where the caller's enum holds it rather than moved there.
+#[inline(always)]
 fn assemble<'a>(
     number: u64,
     record: &Record,
@@ -548,34 +550,21 @@ fn assemble<'a>(
     defrag: &'a mut Defragmenter,
     stats: &mut CaptureStats,
 ) -> Packet<'a> {
-    let decoded = if record.known_interface {
+    let mut decoded = if record.known_interface {
         decode_frame(record.link_type, frame)
     } else {
         Decoded { undecoded: Some(Undecoded::UnknownInterface), ..Decoded::default() }
     };
+    // A fragment: the datagram it completes, if it does (rare, so out of line; the
+    // common path builds the packet from `decoded` without moving it).
     let completed = match &decoded.fragment {
-        Some(fragment) => {
-            let outcome = defrag.push(fragment, record.ts);
-            stats.fragments = *defrag.stats();
-            match outcome {
-                Outcome::Complete { protocol, ttl } => Some(IpInfo {
-                    src: fragment.src,
-                    dst: fragment.dst,
-                    protocol,
-                    ttl,
-                    reassembled: true,
-                    fragment: false,
-                }),
-                Outcome::Pending | Outcome::Dropped => None,
-            }
-        }
+        Some(fragment) => push_fragment(fragment, record.ts, defrag, stats),
         None => None,
     };
-    let defrag: &'a Defragmenter = defrag;
-    let decoded = match completed {
-        Some(info) => crate::decode::ip::decode_reassembled(info, defrag.completed()),
-        None => decoded,
-    };
+    if let Some(info) = completed {
+        let defrag: &'a Defragmenter = defrag;
+        decoded = crate::decode::ip::decode_reassembled(info, defrag.completed());
+    }
     let caplen = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     stats.count(record.link_type, caplen, record.orig_len, &decoded);
     Packet {
@@ -591,6 +580,30 @@ fn assemble<'a>(
         payload: decoded.payload,
         uncaptured: decoded.uncaptured,
         truncated: decoded.truncated,
+    }
+}
+
+/// Gives the defragmenter a fragment; the IP header of the datagram it completes.
+#[cold]
+#[inline(never)]
+fn push_fragment(
+    fragment: &Fragment<'_>,
+    ts: Timestamp,
+    defrag: &mut Defragmenter,
+    stats: &mut CaptureStats,
+) -> Option<IpInfo> {
+    let outcome = defrag.push(fragment, ts);
+    stats.fragments = *defrag.stats();
+    match outcome {
+        Outcome::Complete { protocol, ttl } => Some(IpInfo {
+            src: fragment.src,
+            dst: fragment.dst,
+            protocol,
+            ttl,
+            reassembled: true,
+            fragment: false,
+        }),
+        Outcome::Pending | Outcome::Dropped => None,
     }
 }
 
