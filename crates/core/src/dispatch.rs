@@ -584,6 +584,11 @@ impl Dispatcher {
     /// Delivers the current frame's pending events in pre-order, then clears the queues.
     fn finish_frame(&mut self, root: &'static str) {
         let bus = &mut self.bus;
+        if bus.emitted.is_empty() && bus.dirty.is_empty() && !bus.runaway {
+            // Nothing was emitted (most packets of most runs): nothing to deliver or clear.
+            bus.frame_events = 0;
+            return;
+        }
         // Children of the root, first child on top of the stack.
         while let Some(handle) = bus.emitted.pop() {
             bus.stack.push(handle);
