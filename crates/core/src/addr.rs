@@ -89,7 +89,15 @@ pub struct SocketPair {
 impl SocketPair {
     /// The pair of `a` and `b`, in either order.
     pub fn new(a: Endpoint, b: Endpoint) -> SocketPair {
-        if a <= b {
+        let a_first = match (a.addr, b.addr) {
+            // The derived order (address, then port) as one number: the per-packet case.
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                (u64::from(u32::from(x)) << 16 | u64::from(a.port))
+                    <= (u64::from(u32::from(y)) << 16 | u64::from(b.port))
+            }
+            _ => a <= b,
+        };
+        if a_first {
             SocketPair { low: a, high: b }
         } else {
             SocketPair { low: b, high: a }
@@ -185,6 +193,26 @@ mod tests {
         assert_eq!(ep("::1", 80).to_string(), "[::1]:80");
         let pair = SocketPair::new(ep("2001:db8::1", 443), ep("2001:db8::2", 5000));
         assert_eq!(pair.key(), "[2001:db8::1]:443-[2001:db8::2]:5000");
+    }
+
+    #[test]
+    fn pair_order_is_the_endpoints_derived_order() {
+        let endpoints = [
+            ep("10.0.0.1", 80),
+            ep("10.0.0.1", 81),
+            ep("10.0.0.2", 1),
+            ep("9.255.255.255", 65535),
+            ep("255.255.255.255", 0),
+            ep("0.0.0.0", 65535),
+            ep("::1", 80),
+            ep("::", 0),
+        ];
+        for a in endpoints {
+            for b in endpoints {
+                let pair = SocketPair::new(a, b);
+                assert_eq!(pair.endpoints(), (a.min(b), a.max(b)), "{a} {b}");
+            }
+        }
     }
 
     #[test]

@@ -817,7 +817,7 @@ impl TcpReassembler {
             Some(info) => self.emit_actions(ctx, &info, &mut actions),
             None => Ok(()),
         };
-        self.side_actions = actions;
+        crate::put_back(&mut self.side_actions, actions);
         result
     }
 
@@ -968,7 +968,15 @@ impl TcpReassembler {
                         None => true,
                     };
                     if renew {
-                        let mut table = Table { options: &*options, wanted: *wanted, next_serial, recency, totals, buffered_total, tombs };
+                        let mut table = Table {
+                            options: &*options,
+                            wanted: *wanted,
+                            next_serial,
+                            recency,
+                            totals,
+                            buffered_total,
+                            tombs,
+                        };
                         opened = table.renew(entry, pair, segment, now, &mut side, &mut side_info);
                     }
                     Some(entry)
@@ -1067,7 +1075,7 @@ impl TcpReassembler {
         if !side.is_empty() {
             side.clear();
         }
-        self.side_actions = side;
+        crate::put_back(&mut self.side_actions, side);
         if let Some(info) = info {
             if let Err(err) = self.emit_actions(ctx, &info, &mut outcome.actions) {
                 first_error.get_or_insert(err);
@@ -1076,7 +1084,9 @@ impl TcpReassembler {
         if !outcome.actions.is_empty() {
             outcome.actions.clear();
         }
-        self.outcome = outcome;
+        self.outcome.class = outcome.class;
+        self.outcome.state = outcome.state;
+        crate::put_back(&mut self.outcome.actions, outcome.actions);
 
         if opened {
             if let Err(err) = self.enforce_cap(ctx, pair) {

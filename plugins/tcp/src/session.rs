@@ -607,7 +607,7 @@ impl TcpSession {
                 let mut pieces = std::mem::take(&mut self.pieces);
                 self.halves[o].assembler.acknowledge(ack, &mut pieces);
                 self.absorb(o, &mut pieces, ts, actions);
-                self.pieces = pieces;
+                crate::put_back(&mut self.pieces, pieces);
             }
         }
 
@@ -648,7 +648,7 @@ impl TcpSession {
                     PacketClass::Future
                 };
                 self.absorb(d, &mut pieces, ts, actions);
-                self.pieces = pieces;
+                crate::put_back(&mut self.pieces, pieces);
                 if self.buffered_bytes() > self.limits.max_buffered {
                     self.enforce_buffer_cap(d, ts, actions);
                 }
@@ -729,7 +729,7 @@ impl TcpSession {
             }
             self.absorb(fullest, &mut pieces, ts, actions);
         }
-        self.pieces = pieces;
+        crate::put_back(&mut self.pieces, pieces);
     }
 
     /// A FIN or an RST came, or one was seen before: ends the directions whose FIN
@@ -791,7 +791,7 @@ impl TcpSession {
             self.halves[x].assembler.flush(&mut pieces);
             self.absorb(x, &mut pieces, now, actions);
         }
-        self.pieces = pieces;
+        crate::put_back(&mut self.pieces, pieces);
     }
 
     fn start(&mut self, packet: u64, ts: Timestamp, actions: &mut Vec<Action>) {
@@ -807,7 +807,7 @@ impl TcpSession {
             self.halves[x].assembler.release(&mut pieces);
             self.absorb(x, &mut pieces, ts, actions);
         }
-        self.pieces = pieces;
+        crate::put_back(&mut self.pieces, pieces);
     }
 
     fn check_stream_end(&mut self, x: usize, ts: Timestamp, actions: &mut Vec<Action>) {
@@ -822,7 +822,7 @@ impl TcpSession {
             let mut pieces = std::mem::take(&mut self.pieces);
             self.halves[x].assembler.skip_to(fin_offset, &mut pieces);
             self.absorb(x, &mut pieces, ts, actions);
-            self.pieces = pieces;
+            crate::put_back(&mut self.pieces, pieces);
         }
         let half = &self.halves[x];
         if half.fin_acked || half.assembler.next_offset() >= fin_offset {
@@ -834,7 +834,7 @@ impl TcpSession {
         let mut pieces = std::mem::take(&mut self.pieces);
         self.halves[x].assembler.flush(&mut pieces);
         self.absorb(x, &mut pieces, ts, actions);
-        self.pieces = pieces;
+        crate::put_back(&mut self.pieces, pieces);
         self.emit_monologue(x, actions);
         let half = &mut self.halves[x];
         half.ended = true;
@@ -857,7 +857,7 @@ impl TcpSession {
                 self.absorb(x, &mut pieces, ts, actions);
             }
         }
-        self.pieces = pieces;
+        crate::put_back(&mut self.pieces, pieces);
         for x in 0..2 {
             if self.halves[x].monologue.is_some() {
                 self.emit_monologue(x, actions);
