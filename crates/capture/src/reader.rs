@@ -595,14 +595,9 @@ fn push_fragment(
     let outcome = defrag.push(fragment, ts);
     stats.fragments = *defrag.stats();
     match outcome {
-        Outcome::Complete { protocol, ttl } => Some(IpInfo {
-            src: fragment.src,
-            dst: fragment.dst,
-            protocol,
-            ttl,
-            reassembled: true,
-            fragment: false,
-        }),
+        Outcome::Complete { protocol, ttl } => {
+            Some(IpInfo { src: fragment.src, dst: fragment.dst, protocol, ttl, reassembled: true, fragment: false })
+        }
         Outcome::Pending | Outcome::Dropped => None,
     }
 }
