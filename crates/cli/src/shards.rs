@@ -51,6 +51,8 @@ const QUEUE_DEPTH: usize = 4;
 const TURN_PACKETS: usize = 512;
 /// How often (in packets) a turn hands their records so far to shards that wait for it.
 const FEED_EVERY: usize = 32;
+/// Polls of its inbox a shard makes before it sleeps on it (a few microseconds).
+const SPIN_POLLS: usize = 2000;
 
 /// Where some bytes of a record lie: `from..to` of one of the batch's shared buffers
 /// (`buffer` is its index), or of the batch's copies (`buffer` is [`Span::COPIED`]).
@@ -431,7 +433,14 @@ fn shard(
             Err(TryRecvError::Empty) => match hub.turn(index, inbox) {
                 Turn::Read => continue,
                 Turn::Found(message) => message,
-                Turn::Busy | Turn::Ended => match inbox.recv() {
+                Turn::Busy => match wait_briefly(inbox) {
+                    Some(message) => message,
+                    None => match inbox.recv() {
+                        Ok(message) => message,
+                        Err(_) => break,
+                    },
+                },
+                Turn::Ended => match inbox.recv() {
                     Ok(message) => message,
                     Err(_) => break,
                 },
@@ -458,6 +467,20 @@ fn shard(
         faults.handle(&mut dispatcher, strict);
     }
     (dispatcher, faults)
+}
+
+/// Polls the inbox for a short while before the caller blocks on it: the reading shard
+/// feeds a waiting one every few dozen packets, and falling asleep and being woken for
+/// each of those (a futex round trip and a context switch) costs more than this.
+fn wait_briefly(inbox: &Receiver<Message>) -> Option<Message> {
+    for _ in 0..SPIN_POLLS {
+        match inbox.try_recv() {
+            Ok(message) => return Some(message),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => std::hint::spin_loop(),
+        }
+    }
+    None
 }
 
 /// Dispatches a batch's records.
