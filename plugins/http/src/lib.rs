@@ -65,7 +65,10 @@
 //! When no listener subscribed to any of the three events and `v` is 0, the analyzer
 //! only counts: heads are still parsed to frame bodies and pair responses, but no
 //! events are built and, unless `decode` needs them, no fields or bodies are kept (the
-//! bytes of a body are consumed by their lengths); the run summary is the same.
+//! bytes of a body are consumed by their lengths, and when the analyzer is the only
+//! receiver of `tcp_data` the TCP listener is told to withhold them: see
+//! `TcpData::skip_until`); the run summary is the same. Sessions that are not (or no
+//! longer) HTTP have the rest of their bytes withheld in every mode.
 //!
 //! # Configuration
 //!

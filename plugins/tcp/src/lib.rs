@@ -28,7 +28,10 @@
 //!   second SYN, or on the first data packet of a session picked up mid-stream
 //!   (`mid_stream` set);
 //! - `tcp_data` ([`TcpData`]): each stretch of in-order bytes of one direction as soon
-//!   as it is released, with its stream offset;
+//!   as it is released, with its stream offset; a receiver that does not need the next
+//!   part of a stream (a body it only counts) says so with [`TcpData::skip_until`], and
+//!   when it is the only receiver those bytes are withheld and counted into the next
+//!   stretch's `skipped` instead of delivered;
 //! - `tcp_monologue` ([`TcpMonologue`]): one side's bytes until data flows the other
 //!   way, its stream ends, it reaches `max_monologue` (then the next part is
 //!   `continued`) or the session ends; with the holes it contains (`gaps`,
@@ -40,6 +43,8 @@
 //!
 //! The bytes of `tcp_data` and of the monologue are the same memory: each payload is
 //! copied once into a per-direction arena and handed out as shared [`bytes::Bytes`].
+//! Bytes nobody reads (no receiver of `tcp_data` or one that skips them, and no
+//! receiver of the monologue's bytes) are not copied at all when they arrive in order.
 //!
 //! Reassembly policy: the first captured copy of each byte wins (a later copy that
 //! differs from bytes still buffered is counted in `tcp_conflicting_bytes`; bytes
