@@ -577,8 +577,7 @@ impl TcpSession {
         self.last_packet = segment.packet;
         let actions = &mut out.actions;
 
-        // The SYN fixes the direction's stream offset 0 (RFC 9293 section 3.4: the SYN
-        // occupies one sequence number; data, if any, follows it).
+        // A SYN fixes the direction's stream offset 0.
         let data_seq = if flags.syn() { self.take_syn(segment, d) } else { segment.seq };
 
         // What the acknowledgment says about the other direction's SYN and FIN.
