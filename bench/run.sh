@@ -45,6 +45,8 @@
 #                   comes from one run of this script
 #   CPU s           median user plus system time: wall time suffers when other
 #                   work shares the core, CPU time much less
+# After the table: the commands, and every run's wall time in run order (to see
+# the spread behind each median).
 #
 # Outside --smoke, missing comparison tools are installed from Debian when
 # running as root (tcpdump tcpflow tshark libnids-dev time), else skipped with
@@ -305,6 +307,14 @@ for i in "${ACTIVE[@]}"; do
     echo "- $name: \`${command//\$/}\`"
 done
 (( OURS )) && [[ -n $TRANSACTIONS ]] && echo && echo "HTTP transactions in the capture (from \`--json HTTP\`): $TRANSACTIONS."
+echo
+echo "Every run's wall time, in run order (s):"
+echo
+for i in "${ACTIVE[@]}"; do
+    IFS='|' read -r name _ <<<"${MODES[$i]}"
+    [[ -n ${STATUS[$i]:-} ]] && continue
+    echo "- $name: $(tr ' ' '\n' <<<"${TIMES[$i]}" | awk 'NF {printf "%s%.3f", sep, $1 / 1e6; sep = " "}')"
+done
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name kind needs command <<<"${MODES[$i]}"
     if [[ $needs == threads && -z ${STATUS[$i]:-} && -n $BASE_US ]]; then
