@@ -42,19 +42,24 @@ struct Run {
     summary: Summary,
 }
 
-/// Runs the TCP listener and `recorder` over a capture file.
-fn run_file(path: &Path, tcp_listener: Box<dyn Listener>, recorder: Recorder) -> Run {
-    let lines = recorder.lines();
-    let mut builder = Dispatcher::builder();
-    builder.add("TCP", Some(Position::First), tcp_listener).expect("first place is free");
-    builder.add("Recorder", None, Box::new(recorder)).expect("no position");
-    let mut dispatcher = builder.build();
+/// Sets `dispatcher` up, dispatches every packet of the capture file and tears down.
+fn play(path: &Path, mut dispatcher: Dispatcher) -> Dispatcher {
     dispatcher.setup();
     let mut reader = CaptureReader::open(path).expect("capture opens");
     while let Some(packet) = reader.next_packet().expect("capture reads") {
         dispatcher.dispatch_packet(&packet);
     }
     dispatcher.teardown();
+    dispatcher
+}
+
+/// Runs the TCP listener and `recorder` over a capture file.
+fn run_file(path: &Path, tcp_listener: Box<dyn Listener>, recorder: Recorder) -> Run {
+    let lines = recorder.lines();
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), tcp_listener).expect("first place is free");
+    builder.add("Recorder", None, Box::new(recorder)).expect("no position");
+    let mut dispatcher = play(path, builder.build());
     let faults = dispatcher.take_faults();
     assert!(faults.is_empty(), "faults: {faults:?}");
     let mut summary = Summary::new();
@@ -219,13 +224,7 @@ fn tcp_delivers_every_byte_when_tcp_data_has_several_receivers() {
     builder.add("TCP", Some(Position::First), tcp("TCP")).expect("first place is free");
     builder.add("Skipper", None, Box::new(skipper)).expect("no position");
     builder.add("Reader", None, Box::new(Recorder::empty().with(|_: &TcpData| String::new()))).expect("no position");
-    let mut dispatcher = builder.build();
-    dispatcher.setup();
-    let mut reader = CaptureReader::open(&path).expect("capture opens");
-    while let Some(packet) = reader.next_packet().expect("capture reads") {
-        dispatcher.dispatch_packet(&packet);
-    }
-    dispatcher.teardown();
+    play(&path, builder.build());
     assert_eq!(
         lines.get(),
         [
@@ -468,13 +467,7 @@ fn trace_of(flows: &[&TcpFlow], spec: &str) -> Vec<String> {
     let mut builder = Dispatcher::builder();
     builder.add("TCP", Some(Position::First), tcp(spec)).expect("first place is free");
     builder.trace_to(Box::new(trace.clone()));
-    let mut dispatcher = builder.build();
-    dispatcher.setup();
-    let mut reader = CaptureReader::open(&path).expect("capture opens");
-    while let Some(packet) = reader.next_packet().expect("capture reads") {
-        dispatcher.dispatch_packet(&packet);
-    }
-    dispatcher.teardown();
+    play(&path, builder.build());
     let bytes = trace.0.lock().expect("not poisoned").clone();
     String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
 }
