@@ -17,6 +17,30 @@ pub use pcapng::PcapNgWriter;
 pub use recorder::{Lines, Recorder};
 pub use rng::Rng;
 
+use bytes::Bytes;
+use netanalysis_core::{Endpoint, Timestamp};
+use netanalysis_tcp::{Direction, SessionId, TcpData};
+
+/// A `tcp_data` event of a session between `client` and `server`, as the TCP listener
+/// would emit it: sent by the client when `from_client`, else by the server; nothing
+/// withheld before it; released by packet 1.
+pub fn tcp_data(
+    session: &SessionId,
+    client: Endpoint,
+    server: Endpoint,
+    from_client: bool,
+    offset: u64,
+    data: Bytes,
+    ts: Timestamp,
+) -> TcpData {
+    let (direction, from, to) = if from_client {
+        (Direction::ClientToServer, client, server)
+    } else {
+        (Direction::ServerToClient, server, client)
+    };
+    TcpData { session: session.clone(), direction, from, to, offset, data, skipped: 0, packet: 1, ts }
+}
+
 /// The shared corpus folder (`../shared/corpus` next to the workspace), when present.
 ///
 /// Tests that read it print "skipped" and return when this is `None`.

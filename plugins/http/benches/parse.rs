@@ -9,7 +9,8 @@ use netanalysis_core::{
     AnyEvent, Context, Dispatcher, Endpoint, Listener, ListenerResult, SocketPair, Subscriptions, Timestamp,
 };
 use netanalysis_http::{HttpAnalyzer, HttpTransaction, Limits, MessageParser, ParserOutput, ParserStats, Role};
-use netanalysis_tcp::{Direction, EndReason, SessionId, TcpData, TcpSessionEnd};
+use netanalysis_tcp::{EndReason, SessionId, TcpSessionEnd};
+use netanalysis_test_support::tcp_data;
 
 const HEAD: &[u8] = b"GET /feedengine/homepage/images/iplayer/b00rpw2k_640_360_206x115.jpg HTTP/1.1\r\n\
 Host: newsimg.bbc.co.uk\r\n\
@@ -98,25 +99,14 @@ fn pipelined(c: &mut Criterion) {
             generation += 1;
             let session = SessionId::new(&pair, generation);
             let ts = Timestamp::from_micros(1_700_000_000, 0);
-            let mut send = |from, to, offset: u64, data: Bytes| {
-                let direction = if from == client { Direction::ClientToServer } else { Direction::ServerToClient };
-                dispatcher.dispatch_event(TcpData {
-                    session: session.clone(),
-                    direction,
-                    from,
-                    to,
-                    offset,
-                    data,
-                    skipped: 0,
-                    packet: 1,
-                    ts,
-                });
+            let mut send = |from_client, offset: u64, data: Bytes| {
+                dispatcher.dispatch_event(tcp_data(&session, client, server, from_client, offset, data, ts));
             };
             for (k, part) in (0..).zip(requests.chunks(1448)) {
-                send(client, server, k * 1448, requests.slice_ref(part));
+                send(true, k * 1448, requests.slice_ref(part));
             }
             for (k, part) in (0..).zip(responses.chunks(1448)) {
-                send(server, client, k * 1448, responses.slice_ref(part));
+                send(false, k * 1448, responses.slice_ref(part));
             }
             dispatcher.dispatch_event(TcpSessionEnd { session, pair, reason: EndReason::Fin, packet: None, ts });
         })

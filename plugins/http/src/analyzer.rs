@@ -499,8 +499,8 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use netanalysis_core::{Dispatcher, Endpoint, SocketPair, Timestamp};
-    use netanalysis_tcp::{Direction, EndReason, StreamEndReason};
-    use netanalysis_test_support::Rng;
+    use netanalysis_tcp::{EndReason, StreamEndReason};
+    use netanalysis_test_support::{tcp_data, Rng};
 
     fn id(port: u16) -> SessionId {
         let pair = SocketPair::new(Endpoint::new([10, 0, 0, 1].into(), port), Endpoint::new([10, 0, 0, 2].into(), 80));
@@ -623,18 +623,7 @@ mod tests {
             };
             let offset = offsets[side];
             offsets[side] += bytes.len() as u64;
-            let direction = if side == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
-            dispatcher.dispatch_event(TcpData {
-                session,
-                direction,
-                from,
-                to,
-                offset,
-                data: bytes,
-                skipped: 0,
-                packet: 1,
-                ts,
-            });
+            dispatcher.dispatch_event(tcp_data(&session, client, server, side == 0, offset, bytes, ts));
         }
         dispatcher.teardown();
         let mut summary = Summary::new();

@@ -8,7 +8,8 @@
 use bytes::Bytes;
 use netanalysis_core::{Dispatcher, Endpoint, SocketPair, Timestamp};
 use netanalysis_http::{HttpAnalyzer, HttpRequest, HttpResponse, HttpTransaction, Limits};
-use netanalysis_tcp::{Direction, SessionId, TcpData};
+use netanalysis_tcp::SessionId;
+use netanalysis_test_support::tcp_data;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 
@@ -32,30 +33,20 @@ fn streaming_a_body_does_not_allocate_per_packet() {
     builder.add("HTTP", None, Box::new(HttpAnalyzer::new(limits, false))).unwrap();
     let mut dispatcher = builder.build();
     let ts = Timestamp::from_micros(1_700_000_000, 0);
-    let data = |from, to, offset, bytes: Bytes| TcpData {
-        session: session.clone(),
-        direction: if from == client { Direction::ClientToServer } else { Direction::ServerToClient },
-        from,
-        to,
-        offset,
-        data: bytes,
-        skipped: 0,
-        packet: 1,
-        ts,
-    };
-    dispatcher.dispatch_event(data(client, server, 0, Bytes::from_static(b"GET /big HTTP/1.1\r\n\r\n")));
+    let data = |from_client, offset, bytes: Bytes| tcp_data(&session, client, server, from_client, offset, bytes, ts);
+    dispatcher.dispatch_event(data(true, 0, Bytes::from_static(b"GET /big HTTP/1.1\r\n\r\n")));
     let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n");
     let mut offset = head.len() as u64;
-    dispatcher.dispatch_event(data(server, client, 0, head));
+    dispatcher.dispatch_event(data(false, 0, head));
     let segment = Bytes::from(vec![b'x'; 1448]);
     // Warm up: the kept part of the body (max_body) fills, queues reach their size.
     for _ in 0..100 {
-        dispatcher.dispatch_event(data(server, client, offset, segment.clone()));
+        dispatcher.dispatch_event(data(false, offset, segment.clone()));
         offset += segment.len() as u64;
     }
     let region = Region::new(GLOBAL);
     for _ in 0..10_000 {
-        dispatcher.dispatch_event(data(server, client, offset, segment.clone()));
+        dispatcher.dispatch_event(data(false, offset, segment.clone()));
         offset += segment.len() as u64;
     }
     let stats = region.change();
@@ -77,21 +68,9 @@ fn keep_alive_allocations(dispatcher: &mut Dispatcher, exchanges: usize, offsets
     let body = Bytes::from_static(&BODY);
     let ts = Timestamp::from_micros(1_700_000_000, 0);
     let mut send = |dispatcher: &mut Dispatcher, side: usize, bytes: Bytes| {
-        let (from, to) = if side == 0 { (client, server) } else { (server, client) };
         let offset = offsets[side];
         offsets[side] += bytes.len() as u64;
-        let direction = if side == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
-        dispatcher.dispatch_event(TcpData {
-            session: session.clone(),
-            direction,
-            from,
-            to,
-            offset,
-            data: bytes,
-            skipped: 0,
-            packet: 1,
-            ts,
-        });
+        dispatcher.dispatch_event(tcp_data(&session, client, server, side == 0, offset, bytes, ts));
     };
     let region = Region::new(GLOBAL);
     for _ in 0..exchanges {

@@ -10,10 +10,8 @@ use netanalysis_core::{
     Timestamp,
 };
 use netanalysis_http::{HttpRequest, HttpResponse, HttpTransaction};
-use netanalysis_tcp::{
-    Direction, EndReason, SessionId, StreamEndReason, TcpData, TcpSessionEnd, TcpSessionStart, TcpStreamEnd,
-};
-use netanalysis_test_support::Recorder;
+use netanalysis_tcp::{EndReason, SessionId, StreamEndReason, TcpSessionEnd, TcpSessionStart, TcpStreamEnd};
+use netanalysis_test_support::{tcp_data, Recorder};
 
 fn endpoints() -> (Endpoint, Endpoint) {
     (Endpoint::new([10, 0, 0, 1].into(), 40000), Endpoint::new([10, 0, 0, 2].into(), 80))
@@ -55,10 +53,7 @@ impl Listener for FakeTcp {
                     ctx.emit(TcpSessionStart { session, pair, client, server, mid_stream: false, packet: 1, ts })
                 }
                 Step::Data { client: from_client, offset, bytes } => {
-                    let (from, to) = if from_client { (client, server) } else { (server, client) };
-                    let direction = if from_client { Direction::ClientToServer } else { Direction::ServerToClient };
-                    let data = Bytes::from_static(bytes);
-                    ctx.emit(TcpData { session, direction, from, to, offset, data, skipped: 0, packet: 1, ts })
+                    ctx.emit(tcp_data(&session, client, server, from_client, offset, Bytes::from_static(bytes), ts))
                 }
                 Step::StreamEnd { client: from_client } => {
                     let (from, to) = if from_client { (client, server) } else { (server, client) };
