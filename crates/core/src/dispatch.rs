@@ -641,13 +641,13 @@ mod tests {
         const NAME: &'static str = "unwanted";
     }
 
-    /// Records, at setup, which events the dispatcher says someone wants.
     /// Per event type asked about: its name, `wants` and `subscribers`.
-    type Answers = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, bool, usize)>>>;
+    type Answers = Vec<(&'static str, bool, usize)>;
 
+    /// Records, at setup, which events the dispatcher says someone wants.
     #[derive(Default)]
     struct Asker {
-        answers: Answers,
+        answers: std::sync::Arc<std::sync::Mutex<Answers>>,
     }
     impl Listener for Asker {
         fn on_setup(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
@@ -665,40 +665,34 @@ mod tests {
         }
     }
 
+    /// What an asker at `asker` learns at setup, with a subscriber of `Wanted` added at
+    /// each of `subscribers` after it.
+    fn answers(asker: Option<Position>, subscribers: &[Option<Position>]) -> Answers {
+        let listener = Asker::default();
+        let answers = std::sync::Arc::clone(&listener.answers);
+        let mut builder = Dispatcher::builder();
+        builder.add("asker", asker, Box::new(listener)).unwrap();
+        for (k, position) in subscribers.iter().enumerate() {
+            builder.add(format!("subscriber{k}"), *position, Box::new(Subscriber)).unwrap();
+        }
+        builder.build().setup();
+        let answers = answers.lock().unwrap().clone();
+        answers
+    }
+
     #[test]
     fn wants_answers_from_the_subscriptions_of_every_listener() {
-        let asker = Asker::default();
-        let answers = std::sync::Arc::clone(&asker.answers);
-        let mut builder = Dispatcher::builder();
         // The asker comes first: the answer covers listeners registered after it too.
-        builder.add("asker", Some(Position::First), Box::new(asker)).unwrap();
-        builder.add("subscriber", None, Box::new(Subscriber)).unwrap();
-        let mut dispatcher = builder.build();
-        dispatcher.setup();
-        assert_eq!(*answers.lock().unwrap(), vec![("wanted", true, 1), ("unwanted", false, 0)]);
+        assert_eq!(answers(Some(Position::First), &[None]), vec![("wanted", true, 1), ("unwanted", false, 0)]);
     }
 
     #[test]
     fn subscribers_counts_every_listener_of_a_type() {
-        let asker = Asker::default();
-        let answers = std::sync::Arc::clone(&asker.answers);
-        let mut builder = Dispatcher::builder();
-        builder.add("asker", None, Box::new(asker)).unwrap();
-        builder.add("first", None, Box::new(Subscriber)).unwrap();
-        builder.add("second", Some(Position::Last), Box::new(Subscriber)).unwrap();
-        let mut dispatcher = builder.build();
-        dispatcher.setup();
-        assert_eq!(*answers.lock().unwrap(), vec![("wanted", true, 2), ("unwanted", false, 0)]);
+        assert_eq!(answers(None, &[None, Some(Position::Last)]), vec![("wanted", true, 2), ("unwanted", false, 0)]);
     }
 
     #[test]
     fn wants_nothing_without_subscribers() {
-        let asker = Asker::default();
-        let answers = std::sync::Arc::clone(&asker.answers);
-        let mut builder = Dispatcher::builder();
-        builder.add("asker", None, Box::new(asker)).unwrap();
-        let mut dispatcher = builder.build();
-        dispatcher.setup();
-        assert_eq!(*answers.lock().unwrap(), vec![("wanted", false, 0), ("unwanted", false, 0)]);
+        assert_eq!(answers(None, &[]), vec![("wanted", false, 0), ("unwanted", false, 0)]);
     }
 }
