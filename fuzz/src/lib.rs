@@ -195,6 +195,9 @@ impl Feeder {
         }
         let header_len = 54 + u32::from(matches!(src.addr, IpAddr::V6(_))) * 20;
         let caplen = header_len + payload.len() as u32;
+        // The payload lies in a shared buffer, as a capture file's does, so that a
+        // listener may keep slices of it.
+        let buffer = bytes::Bytes::copy_from_slice(payload);
         let packet = Packet {
             number: self.number,
             ts: self.ts,
@@ -205,9 +208,10 @@ impl Feeder {
             frame: &[],
             ip: Some(IpInfo { src: src.addr, dst: dst.addr, protocol: 6, ttl: 64, reassembled: false, fragment: false }),
             transport: Transport::Tcp(header),
-            payload,
+            payload: &buffer,
             uncaptured,
             truncated,
+            buffer: Some(&buffer),
         };
         self.dispatcher.dispatch_packet(&packet);
         check_faults(&mut self.dispatcher);

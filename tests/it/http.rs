@@ -445,7 +445,8 @@ fn http_lines() -> Recorder {
 #[test]
 fn counting_what_tcp_withholds_gives_the_counts_of_reading_every_byte() {
     // Counting only (HTTP is the one receiver of tcp_data, so TCP withholds the body
-    // bytes it is told are only counted), receiving the HTTP events (the sessions keep
+    // bytes it is told are only counted, and lends the rest from the reader's buffer
+    // rather than copying them), receiving the HTTP events (the sessions keep
     // their messages; TCP withholds only what non-HTTP and upgraded sessions send), and
     // with a second receiver of tcp_data (TCP withholds nothing) must all count alike.
     let mut rng = Rng(0x5eed_0001);

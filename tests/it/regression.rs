@@ -67,6 +67,7 @@ fn play_tcp(spec: &'static str, segments: Vec<Segment>) -> Summary {
                 payload: &segment.payload,
                 uncaptured: 0,
                 truncated: false,
+                buffer: None,
             };
             dispatcher.dispatch_packet(&packet);
         }

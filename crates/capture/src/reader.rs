@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use netanalysis_core::{IpInfo, LinkType, Packet, Summary, Timestamp};
 use smallvec::SmallVec;
 
@@ -433,7 +434,8 @@ impl CaptureReader {
             #[cfg(feature = "pcap")]
             Input::Live(live) => (live.frame(), None),
         };
-        Ok(ReadStep::Packet(assemble(self.number, &record, frame, &mut self.defrag, &mut self.stats), at))
+        let buffer = at.map(|at| at.buffer.as_shared());
+        Ok(ReadStep::Packet(assemble(self.number, &record, frame, buffer, &mut self.defrag, &mut self.stats), at))
     }
 
     /// Whether a capture filter rejects the record; if so it is counted and consumed.
@@ -547,6 +549,7 @@ fn assemble<'a>(
     number: u64,
     record: &Record,
     frame: &'a [u8],
+    buffer: Option<&'a Bytes>,
     defrag: &'a mut Defragmenter,
     stats: &mut CaptureStats,
 ) -> Packet<'a> {
@@ -561,9 +564,12 @@ fn assemble<'a>(
         Some(fragment) => push_fragment(fragment, record.ts, defrag, stats),
         None => None,
     };
+    let mut buffer = buffer;
     if let Some(info) = completed {
         let defrag: &'a Defragmenter = defrag;
         decoded = crate::decode::ip::decode_reassembled(info, defrag.completed());
+        // The datagram lies in the defragmenter's buffer, which is not shared.
+        buffer = None;
     }
     let caplen = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     stats.count(record.link_type, caplen, record.orig_len, &decoded);
@@ -580,6 +586,7 @@ fn assemble<'a>(
         payload: decoded.payload,
         uncaptured: decoded.uncaptured,
         truncated: decoded.truncated,
+        buffer,
     }
 }
 
@@ -1012,6 +1019,41 @@ mod tests {
                 assert_eq!(buffer.bytes().get(*start..start + frame.len()), Some(&frame[..]), "packet {index}");
                 assert_eq!(frame, &many[index]);
             }
+        }
+    }
+
+    #[test]
+    fn packets_lend_the_buffer_they_lie_in_and_reassembled_datagrams_do_not() {
+        let mut whole = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1000, 80, 5, 100)
+            .write(&mut whole, b"hello, fragmented world")
+            .unwrap();
+        // The TCP segment in two fragments: 24 bytes at offset 0, the rest at 24.
+        let fragment = |units: u16, more: bool, part: &[u8]| {
+            let mut frame = whole[..34].to_vec();
+            frame[16..18].copy_from_slice(&(20 + part.len() as u16).to_be_bytes());
+            frame[20..22].copy_from_slice(&(u16::from(more) << 13 | units).to_be_bytes());
+            frame.extend_from_slice(part);
+            frame
+        };
+        let frames = vec![whole.clone(), fragment(0, true, &whole[34..58]), fragment(3, false, &whole[58..])];
+        for file in [pcap_bytes(&frames), pcapng_bytes(&frames)] {
+            let mut reader = CaptureReader::from_reader("lend", Box::new(io::Cursor::new(file))).unwrap();
+            let packet = reader.next_packet().unwrap().unwrap();
+            let buffer = packet.buffer.expect("a file's packet lends its buffer");
+            assert!(buffer.as_ptr_range().contains(&packet.frame.as_ptr()));
+            let payload = packet.share(packet.payload).expect("the payload lies in the buffer");
+            assert_eq!((&payload[..], payload.as_ptr()), (packet.payload, packet.payload.as_ptr()));
+            assert_eq!(packet.share(b"elsewhere"), None);
+            let first = reader.next_packet().unwrap().unwrap();
+            assert!(first.ip.is_some_and(|ip| ip.fragment) && first.buffer.is_some());
+            let datagram = reader.next_packet().unwrap().unwrap();
+            assert!(datagram.ip.is_some_and(|ip| ip.reassembled));
+            assert_eq!(datagram.payload, b"hello, fragmented world");
+            assert!(datagram.buffer.is_none(), "the datagram lies in the defragmenter's buffer");
+            assert_eq!(datagram.share(datagram.payload), None);
         }
     }
 

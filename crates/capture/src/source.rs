@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 use std::time::{Duration, Instant};
 
 /// Bytes asked of the input in one read, and the buffer's initial size.
@@ -43,13 +45,15 @@ pub(crate) enum Fill {
 }
 
 /// A read buffer of the reader's, shared with whoever keeps a clone: its bytes do not
-/// change while a clone exists.
+/// change while a clone exists, and parts of it can be kept as [`Bytes`] slices (which
+/// count as clones) without a copy.
 #[derive(Clone)]
-pub struct SharedBuffer(Arc<Vec<u8>>);
+pub struct SharedBuffer(Bytes);
 
 impl SharedBuffer {
     fn new(len: usize) -> SharedBuffer {
-        SharedBuffer(Arc::new(vec![0; len]))
+        // A vector whose length is its capacity becomes `Bytes` without an allocation.
+        SharedBuffer(Bytes::from(vec![0; len]))
     }
 
     /// The buffer's bytes; frames lie in it at the offsets the reader gave.
@@ -58,15 +62,44 @@ impl SharedBuffer {
         &self.0
     }
 
+    /// The buffer as shared bytes: `as_shared().slice(range)` keeps a part of it.
+    #[inline]
+    pub fn as_shared(&self) -> &Bytes {
+        &self.0
+    }
+
     /// Whether both are the same buffer.
     #[inline]
     pub fn same(&self, other: &SharedBuffer) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        // A buffer is never sliced: its first byte tells it.
+        std::ptr::eq(self.0.as_ptr(), other.0.as_ptr())
     }
 
-    /// Whether no clone of it exists.
+    /// Whether no clone of it (nor any slice of one) exists.
     fn unique(&self) -> bool {
-        Arc::strong_count(&self.0) == 1
+        self.0.is_unique()
+    }
+
+    /// Runs `write` on the buffer's bytes. Callers make sure no clone exists; if one
+    /// did, its bytes would be left as they are and a copy written instead.
+    fn write<R>(&mut self, write: impl FnOnce(&mut [u8]) -> R) -> R {
+        let mut bytes = match std::mem::take(&mut self.0).try_into_mut() {
+            Ok(bytes) => bytes,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        let result = write(&mut bytes);
+        self.0 = bytes.freeze();
+        result
+    }
+
+    /// Grows the buffer to `len` bytes, keeping `keep` (a range of it) at the front.
+    fn grow(&mut self, len: usize, keep: std::ops::Range<usize>) {
+        let mut grown = vec![0; len];
+        let kept = self.0.get(keep).unwrap_or_default();
+        if let Some(front) = grown.get_mut(..kept.len()) {
+            front.copy_from_slice(kept);
+        }
+        *self = SharedBuffer(Bytes::from(grown));
     }
 }
 
@@ -177,15 +210,16 @@ impl ByteSource {
         loop {
             self.make_room(need);
             // `make_room` left the buffer unshared, so this never copies it.
-            let buf = Arc::make_mut(&mut self.buf.0);
-            let space = match buf.get_mut(self.end..) {
-                Some(space) if !space.is_empty() => space,
-                _ => return Ok(Fill::Ready),
-            };
-            let got = match self.reader.read(space) {
-                Ok(got) => got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+            let (reader, end) = (&mut self.reader, self.end);
+            let read = self.buf.write(|buf| match buf.get_mut(end..) {
+                Some(space) if !space.is_empty() => Some(reader.read(space)),
+                _ => None,
+            });
+            let got = match read {
+                None => return Ok(Fill::Ready),
+                Some(Ok(got)) => got,
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Some(Err(e)) => return Err(e),
             };
             self.end += got;
             self.total_read = self.total_read.saturating_add(got as u64);
@@ -219,11 +253,12 @@ impl ByteSource {
         if !self.buf.unique() {
             // Others may be reading it: carry the buffered bytes over to another buffer.
             let mut fresh = self.spare(need.max(SHARED_READ_SIZE));
-            let to = Arc::make_mut(&mut fresh.0);
             let from = self.buf.bytes().get(self.start..self.end).unwrap_or(&[]);
-            if let Some(head) = to.get_mut(..from.len()) {
-                head.copy_from_slice(from);
-            }
+            fresh.write(|to| {
+                if let Some(head) = to.get_mut(..from.len()) {
+                    head.copy_from_slice(from);
+                }
+            });
             self.end -= self.start;
             self.start = 0;
             let old = std::mem::replace(&mut self.buf, fresh);
@@ -232,15 +267,19 @@ impl ByteSource {
                 self.retired.pop_front();
             }
         }
-        let buf = Arc::make_mut(&mut self.buf.0);
-        if buf.len() - self.start < need.max(READ_SIZE / 2) {
-            // Move what is left to the front so the next read has room.
-            buf.copy_within(self.start..self.end, 0);
+        let len = self.buf.bytes().len();
+        if len < need {
+            // A record larger than the buffer: what is left moves to the front of a
+            // larger one.
+            self.buf.grow(need, self.start..self.end);
             self.end -= self.start;
             self.start = 0;
-        }
-        if buf.len() < need {
-            buf.resize(need, 0);
+        } else if len - self.start < need.max(READ_SIZE / 2) {
+            // Move what is left to the front so the next read has room.
+            let (start, end) = (self.start, self.end);
+            self.buf.write(|buf| buf.copy_within(start..end, 0));
+            self.end -= self.start;
+            self.start = 0;
         }
     }
 
@@ -248,14 +287,8 @@ impl ByteSource {
     fn spare(&mut self, len: usize) -> SharedBuffer {
         let free = self.retired.iter().position(SharedBuffer::unique);
         match free.and_then(|index| self.retired.remove(index)) {
-            Some(mut buffer) => {
-                let bytes = Arc::make_mut(&mut buffer.0);
-                if bytes.len() < len {
-                    bytes.resize(len, 0);
-                }
-                buffer
-            }
-            None => SharedBuffer::new(len),
+            Some(buffer) if buffer.bytes().len() >= len => buffer,
+            _ => SharedBuffer::new(len),
         }
     }
 }

@@ -35,6 +35,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
+use bytes::Bytes;
 use netanalysis_capture::{CaptureReader, FrameAt, ReadError, SharedBuffer};
 use netanalysis_core::{Dispatcher, IpInfo, LinkType, Packet, SocketPair, Timestamp, Transport};
 
@@ -159,6 +160,14 @@ impl Batch {
         self.bytes.clear();
         self.records.clear();
         self.final_clock = None;
+    }
+
+    /// The reader's buffer a span lies in (`None` for copied bytes).
+    fn shared(&self, span: Span) -> Option<&Bytes> {
+        match span.buffer {
+            Span::COPIED => None,
+            index => self.buffers.get(index as usize).map(SharedBuffer::as_shared),
+        }
     }
 
     fn bytes(&self, span: Span) -> &[u8] {
@@ -508,6 +517,9 @@ fn dispatch(dispatcher: &mut Dispatcher, batch: &Batch, faults: &mut FaultPrinte
             continue;
         };
         dispatcher.advance_clock(now);
+        // The frame's buffer is the packet's when the payload lies in it too.
+        let buffer =
+            if payload.from == payload.to || payload.buffer == frame.buffer { batch.shared(frame) } else { None };
         dispatcher.dispatch_packet(&Packet {
             number,
             ts,
@@ -521,6 +533,7 @@ fn dispatch(dispatcher: &mut Dispatcher, batch: &Batch, faults: &mut FaultPrinte
             payload: batch.bytes(payload),
             uncaptured,
             truncated,
+            buffer,
         });
         if dispatcher.fault_count() > faults.seen {
             faults.handle(dispatcher, strict);

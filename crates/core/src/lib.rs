@@ -99,7 +99,7 @@ pub use dispatch::{
 pub use event::{AnyEvent, Event, RunSummary};
 pub use json::{write_json_string, JsonEvent, JsonObject, JsonOptions, JsonSchema};
 pub use listener::{Flow, Listener, ListenerError, ListenerResult, Position, Subscriptions};
-pub use packet::{IpInfo, LinkType, Packet, TcpFlags, TcpHeader, Transport, UdpHeader};
+pub use packet::{share, IpInfo, LinkType, Packet, TcpFlags, TcpHeader, Transport, UdpHeader};
 pub use plugin::{BuildFn, OptionKind, OptionSpec, Plugin, Registry, RegistryError};
 pub use summary::{Summary, SummaryValue};
 pub use time::{Elapsed, Timestamp};

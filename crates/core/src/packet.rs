@@ -7,6 +7,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use bytes::Bytes;
+
 use crate::addr::Endpoint;
 use crate::time::Timestamp;
 
@@ -260,6 +262,12 @@ pub struct Packet<'a> {
     /// Decoding stopped early: the frame is shorter than its headers say, or a header
     /// was malformed. What was decoded is still filled in.
     pub truncated: bool,
+    /// The reader's buffer that `frame` and `payload` lie in, when the reader shares it
+    /// (`None` for a datagram reassembled from fragments and for a live capture). A
+    /// listener that keeps bytes of the packet past its frame may take them as a slice
+    /// of it ([`Packet::share`]) instead of copying them; a slice keeps the whole buffer
+    /// (up to a megabyte) from being reused, so it suits bytes dropped soon after.
+    pub buffer: Option<&'a Bytes>,
 }
 
 impl<'a> Packet<'a> {
@@ -278,7 +286,15 @@ impl<'a> Packet<'a> {
             payload: &[],
             uncaptured: 0,
             truncated: false,
+            buffer: None,
         }
+    }
+
+    /// `part` (bytes of this packet, such as its payload or a piece of it) as a shared
+    /// slice of the reader's buffer, without a copy; `None` when the packet has no
+    /// shared buffer or `part` does not lie in it.
+    pub fn share(&self, part: &[u8]) -> Option<Bytes> {
+        share(self.buffer?, part)
     }
 
     /// The TCP header, for a TCP packet.
@@ -316,4 +332,12 @@ impl<'a> Packet<'a> {
             _ => None,
         }
     }
+}
+
+/// `part` as a slice of `buffer` (sharing its bytes, no copy), or `None` when `part`
+/// does not lie in it (where [`Bytes::slice_ref`] would panic).
+pub fn share(buffer: &Bytes, part: &[u8]) -> Option<Bytes> {
+    let start = (part.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= buffer.len()).then(|| buffer.slice(start..end))
 }

@@ -438,6 +438,11 @@ impl Listener for HttpAnalyzer {
             if self.sessions.skip(data) {
                 return Ok(());
             }
+            if self.shared.keeps_no_bytes() {
+                // Parsing reads the bytes in place (a head cut across stretches is
+                // copied into the parser's own buffer), so TCP need not copy them.
+                data.lend_only();
+            }
             // Sessions that are not (or no longer) HTTP ignore their data, and need
             // none of what follows.
             if let Some(session) = self.sessions.get_or_insert(&data.session) {

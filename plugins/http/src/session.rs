@@ -80,6 +80,14 @@ pub(crate) struct Shared {
     pub count_only: bool,
 }
 
+impl Shared {
+    /// Whether sessions keep none of the bytes they are fed once a call returns: they
+    /// only count (and do not decode bodies, which needs them kept).
+    pub fn keeps_no_bytes(&self) -> bool {
+        self.count_only && !self.limits.decode
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Detecting,

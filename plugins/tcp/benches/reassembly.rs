@@ -116,6 +116,7 @@ fn established(isn: u32) -> (TcpSession, u32, SegmentOutcome) {
         flags: TcpFlags(TcpFlags::SYN),
         payload: &[],
         uncaptured: 0,
+        buffer: None,
     };
     let mut session = TcpSession::new(&syn, limits);
     let mut out = SegmentOutcome::default();
@@ -146,6 +147,7 @@ fn data_segment(seq: u32, payload: &[u8], number: u64) -> Segment<'_> {
         flags: TcpFlags(TcpFlags::ACK | TcpFlags::PSH),
         payload,
         uncaptured: 0,
+        buffer: None,
     }
 }
 

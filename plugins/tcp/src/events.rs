@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -33,6 +33,8 @@ struct IdInner {
     /// Per direction (from the client first): the stream offset before which the
     /// receiver of `tcp_data` needs no bytes ([`TcpData::skip_until`]).
     unneeded: [AtomicU64; 2],
+    /// The receiver of `tcp_data` keeps no bytes past its call ([`TcpData::lend_only`]).
+    lend: AtomicBool,
 }
 
 impl SessionId {
@@ -57,6 +59,11 @@ impl SessionId {
     pub(crate) fn unneeded(&self) -> [u64; 2] {
         let [c, s] = &self.0.unneeded;
         [c.load(Ordering::Relaxed), s.load(Ordering::Relaxed)]
+    }
+
+    /// Whether the receiver of `tcp_data` said it keeps no bytes past its call.
+    pub(crate) fn lent(&self) -> bool {
+        self.0.lend.load(Ordering::Relaxed)
     }
 
     /// Records what the receiver of `tcp_data` does not need from `direction`.
@@ -413,6 +420,22 @@ impl TcpData {
     /// several, every subscriber receives every byte and `skipped` stays 0.
     pub fn skip_until(&self, until: u64) {
         self.session.set_unneeded(self.direction, until);
+    }
+
+    /// Tells the TCP listener that the receiver keeps none of this session's bytes
+    /// (`data`, nor slices of it) once its call has returned. The listener may then
+    /// lend it, instead of a copy, a slice of the capture reader's buffer for each
+    /// stretch released as soon as its segment arrives ([`Packet::share`]); stretches
+    /// that waited for a missing segment, and every stretch while monologues keep
+    /// their bytes, are copied as before. The bytes are the same either way; a lent
+    /// slice that is kept after all only holds the reader's whole buffer (up to a
+    /// megabyte) in memory longer. Applies to both directions, until the session ends.
+    ///
+    /// Honoured only while the caller is the one subscriber of `tcp_data`.
+    ///
+    /// [`Packet::share`]: netanalysis_core::Packet::share
+    pub fn lend_only(&self) {
+        self.session.0.lend.store(true, Ordering::Relaxed);
     }
 }
 

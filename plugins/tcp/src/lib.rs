@@ -45,6 +45,10 @@
 //! copied once into a per-direction arena and handed out as shared [`bytes::Bytes`].
 //! Bytes nobody reads (no receiver of `tcp_data` or one that skips them, and no
 //! receiver of the monologue's bytes) are not copied at all when they arrive in order.
+//! When the only receiver of `tcp_data` keeps none of its bytes past its call and says
+//! so ([`TcpData::lend_only`]), and no monologue keeps its bytes, a stretch released as
+//! soon as its segment arrives is lent: a slice of the capture reader's buffer
+//! ([`netanalysis_core::Packet::share`]) rather than a copy.
 //!
 //! Reassembly policy: the first captured copy of each byte wins (a later copy that
 //! differs from bytes still buffered is counted in `tcp_conflicting_bytes`; bytes

@@ -360,7 +360,8 @@ struct Wanted {
     packet: bool,
     data: bool,
     /// Exactly one listener receives `tcp_data`, so what it says it does not need
-    /// ([`TcpData::skip_until`]) is withheld.
+    /// ([`TcpData::skip_until`]) is withheld, and what it says it does not keep
+    /// ([`TcpData::lend_only`]) is lent.
     data_alone: bool,
     monologue: bool,
 }
@@ -1012,6 +1013,7 @@ impl TcpReassembler {
                                 let [client, server] = id.unneeded();
                                 session.set_unneeded_before(Direction::ClientToServer, client);
                                 session.set_unneeded_before(Direction::ServerToClient, server);
+                                session.set_lend_data(id.lent());
                                 session.push(segment, &mut outcome);
                                 // A hole lapses the receiver's word; it may say it again
                                 // when it has seen what follows.

@@ -53,6 +53,8 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes the IP header announced but the snaplen cut off.
     pub uncaptured: u32,
+    /// The reader's buffer the payload lies in, if it shares it ([`Packet::buffer`]).
+    pub buffer: Option<&'a Bytes>,
 }
 
 impl<'a> Segment<'a> {
@@ -70,6 +72,7 @@ impl<'a> Segment<'a> {
             flags: tcp.flags,
             payload: packet.payload,
             uncaptured: packet.uncaptured,
+            buffer: packet.buffer,
         })
     }
 
@@ -417,6 +420,8 @@ pub struct TcpSession {
     keep_monologue_data: bool,
     /// Whether released bytes are reported as [`Action::Data`].
     data_actions: bool,
+    /// Whether the bytes of data actions may be lent from the reader's buffer.
+    lend_data: bool,
 }
 
 impl TcpSession {
@@ -444,6 +449,7 @@ impl TcpSession {
             pieces: Vec::new(),
             keep_monologue_data: true,
             data_actions: true,
+            lend_data: false,
         }
     }
 
@@ -476,6 +482,15 @@ impl TcpSession {
     /// ([`TcpSession::report_data`]).
     pub fn set_unneeded_before(&mut self, direction: Direction, offset: u64) {
         self.halves[direction.index()].unneeded_before = offset;
+    }
+
+    /// Whether the receiver of data actions lets their bytes be lent: it keeps neither
+    /// them nor slices of them once it has handled the action (off by default). Bytes
+    /// released as soon as their segment arrives are then slices of the segment's
+    /// shared buffer ([`Segment::buffer`]) rather than copies, unless monologues keep
+    /// their bytes. Bytes that wait in the out-of-order buffer are copied all the same.
+    pub fn set_lend_data(&mut self, lend: bool) {
+        self.lend_data = lend;
     }
 
     /// The offset set by [`TcpSession::set_unneeded_before`], or 0 once a hole or an
@@ -628,9 +643,12 @@ impl TcpSession {
                 } else {
                     u64::MAX
                 });
+                // Lent bytes are dropped with the frame: monologues must not keep them.
+                let lend_from = segment.buffer.filter(|_| self.lend_data && !self.keep_monologue_data);
                 let inserted = half.assembler.insert(
                     data_seq,
                     segment.payload,
+                    lend_from,
                     segment.uncaptured,
                     segment.packet,
                     ts,

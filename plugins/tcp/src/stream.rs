@@ -237,10 +237,14 @@ impl StreamAssembler {
 
     /// Takes a segment's payload: `payload` was captured, `uncaptured` more bytes were
     /// announced but cut off. `seq` is the sequence number of the first payload byte.
+    /// With `lend_from` (the shared buffer `payload` lies in), a stretch released at
+    /// once is a slice of that buffer instead of a copy.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
         seq: SeqNumber,
         payload: &[u8],
+        lend_from: Option<&Bytes>,
         uncaptured: u32,
         packet: u64,
         ts: Timestamp,
@@ -279,7 +283,11 @@ impl StreamAssembler {
                     self.stats.reassembled_bytes += cap_end - new_start;
                     out.push(Piece::Uncopied { offset: new_start, len: cap_end - new_start, packet, ts });
                 } else if let Some(slice) = slice_at(payload, start, new_start, cap_end) {
-                    let bytes = self.copy(slice);
+                    let lent = lend_from.and_then(|buffer| netanalysis_core::share(buffer, slice));
+                    let bytes = match lent {
+                        Some(bytes) => bytes,
+                        None => self.copy(slice),
+                    };
                     self.stats.reassembled_bytes += bytes.len() as u64;
                     out.push(Piece::Data { offset: new_start, bytes, packet, ts });
                 }

@@ -30,6 +30,7 @@ fn segment(from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8], num
         flags: TcpFlags(flags),
         payload,
         uncaptured: 0,
+        buffer: None,
     }
 }
 

@@ -7,6 +7,8 @@ mod session;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use bytes::Bytes;
+
 use netanalysis_core::{Endpoint, TcpFlags, Timestamp};
 
 use crate::events::{Gap, PacketClass, SessionState};
@@ -45,6 +47,11 @@ struct Harness {
     /// `TcpSession::set_unneeded_before`), applied before each segment and read back
     /// after it.
     unneeded: [u64; 2],
+    /// Whether the receiver lets data be lent (see `TcpSession::set_lend_data`): each
+    /// payload then lies in a shared buffer of its own, after a fake header.
+    lend: bool,
+    /// Data actions whose bytes were slices of their segment's buffer.
+    lent: usize,
 }
 
 impl Harness {
@@ -62,6 +69,8 @@ impl Harness {
             keep_data: true,
             report_data: true,
             unneeded: [0, 0],
+            lend: false,
+            lent: 0,
         }
     }
 
@@ -89,6 +98,8 @@ impl Harness {
         self.packet += 1;
         let (src, dst) = if from_client { (client(), server()) } else { (server(), client()) };
         let flags = if ack.is_some() { flags | ACK } else { flags & !ACK };
+        let framed = self.lend.then(|| Bytes::from([&[0u8; 54][..], payload].concat()));
+        let payload = framed.as_ref().and_then(|framed| framed.get(54..)).unwrap_or(payload);
         let segment = Segment {
             packet: self.packet,
             ts: Timestamp::from_micros(1_700_000_000, self.packet as u32),
@@ -99,6 +110,7 @@ impl Harness {
             flags: TcpFlags(flags),
             payload,
             uncaptured,
+            buffer: framed.as_ref(),
         };
         let (limits, keep_data, report_data) = (self.limits, self.keep_data, self.report_data);
         let session = self.session.get_or_insert_with(|| {
@@ -109,7 +121,19 @@ impl Harness {
         });
         session.set_unneeded_before(Direction::ClientToServer, self.unneeded[0]);
         session.set_unneeded_before(Direction::ServerToClient, self.unneeded[1]);
+        session.set_lend_data(self.lend);
         session.push(&segment, &mut self.outcome);
+        if let Some(framed) = &framed {
+            let within = framed.as_ptr_range();
+            self.lent += self
+                .outcome
+                .actions
+                .iter()
+                .filter(
+                    |a| matches!(a, Action::Data { data, .. } if !data.is_empty() && within.contains(&data.as_ptr())),
+                )
+                .count();
+        }
         // As the listener does: a hole lapses the receiver's word.
         self.unneeded =
             [session.unneeded_before(Direction::ClientToServer), session.unneeded_before(Direction::ServerToClient)];

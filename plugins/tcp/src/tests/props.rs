@@ -116,6 +116,39 @@ proptest! {
     }
 
     #[test]
+    fn lending_data_changes_no_action_and_no_count(case in case(), keep in vec(any::<bool>(), 40)) {
+        let mut segments: Vec<(usize, usize)> = case
+            .covering
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep.get(i % keep.len()).copied().unwrap_or(true))
+            .map(|(_, s)| *s)
+            .chain(case.extra.iter().copied())
+            .collect();
+        shuffle(&mut segments, case.seed);
+        let run = |lend: bool| {
+            let mut h = Harness::new();
+            h.keep_data = false;
+            h.lend = lend;
+            let c = case.isn.wrapping_add(1);
+            let s = SERVER_ISN.wrapping_add(1);
+            h.push(true, case.isn, None, SYN, b"");
+            h.push(false, SERVER_ISN, Some(c), SYN, b"");
+            h.push(true, c, Some(s), 0, b"");
+            for &(a, b) in &segments {
+                let payload = case.data.get(a..b).unwrap_or(&[]);
+                h.push(true, c.wrapping_add(a as u32), Some(s), PSH, payload);
+            }
+            h.end();
+            h
+        };
+        let (mut copied, mut lent) = (run(false), run(true));
+        prop_assert_eq!(copied.lent, 0);
+        prop_assert_eq!(format!("{:?}", copied.log), format!("{:?}", lent.log));
+        prop_assert_eq!(copied.session().stats(), lent.session().stats());
+    }
+
+    #[test]
     fn with_segments_removed_output_is_the_original_minus_the_reported_gaps(
         case in case(),
         keep in vec(any::<bool>(), 40),

@@ -537,3 +537,24 @@ fn established_withheld_bytes_are_reported_before_an_uncaptured_stretch() {
     // delivered.
     assert_eq!(data_actions(&h.log), vec![(client, 60, 0, 60), (client, 100, 30, 0)]);
 }
+
+#[test]
+fn established_data_released_at_once_is_lent_from_its_segment_buffer() {
+    for keep_data in [false, true] {
+        let mut h = Harness::new();
+        h.keep_data = keep_data;
+        h.lend = true;
+        let (c, s) = h.handshake();
+        h.push(true, c, Some(s), PSH, b"hello ");
+        // Out of order: waits, so it is copied; so is the stretch that fills the hole,
+        // released with it.
+        h.push(true, c.wrapping_add(11), Some(s), PSH, b" world");
+        h.push(true, c.wrapping_add(6), Some(s), PSH, b"there");
+        h.push(true, c.wrapping_add(17), Some(s), PSH, b"!");
+        h.end();
+        assert_eq!(h.data_bytes(Direction::ClientToServer), b"hello there world!");
+        // Monologues that keep their bytes outlive the frame: nothing is lent then.
+        assert_eq!(h.lent, if keep_data { 0 } else { 2 }, "keep_data {keep_data}");
+        assert_eq!(h.session().stats().stream.reassembled_bytes, 18);
+    }
+}
