@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod ahead;
 pub mod decode;
 mod defrag;
 mod error;
@@ -69,6 +70,7 @@ mod reader;
 mod source;
 mod stats;
 
+pub use ahead::ReadAhead;
 pub use decode::{decode_frame, Decoded, Fragment, Undecoded};
 pub use defrag::{DefragLimits, DefragStats};
 pub use error::{OpenError, ReadError};

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use netanalysis_core::{IpInfo, LinkType, Packet, Summary, Timestamp};
 use smallvec::SmallVec;
 
+use crate::ahead::ReadAhead;
 use crate::decode::{decode_frame, Decoded, Fragment, Undecoded};
 use crate::defrag::{DefragLimits, Defragmenter, Outcome};
 use crate::error::{OpenError, ReadError};
@@ -152,7 +153,13 @@ impl CaptureReader {
             io::ErrorKind::NotFound => OpenError::Missing { name: name.clone() },
             _ => OpenError::Unreadable { name: name.clone(), source },
         })?;
-        CaptureReader::from_reader(&name, Box::new(file))
+        // A regular file can be read ahead (with a handle of its own).
+        let another = file.metadata().is_ok_and(|m| m.is_file()).then(|| file.try_clone().ok()).flatten();
+        let mut reader = CaptureReader::from_reader(&name, Box::new(file))?;
+        if let Input::File { source, .. } = &mut reader.input {
+            source.set_file(another);
+        }
+        Ok(reader)
     }
 
     /// Reads a capture from any byte stream; `name` is used in messages.
@@ -241,6 +248,20 @@ impl CaptureReader {
                 interfaces.first().map_or(LinkType::ETHERNET, |i| i.link_type)
             }
             Input::Live(live) => live.link_type(),
+        }
+    }
+
+    /// A handle with which other threads can read the capture file ahead of this
+    /// reader, taking the copy out of the page cache off the thread that reads (see
+    /// [`ReadAhead::read_next`]); the packets read are the same either way. `None`
+    /// unless the reader was opened on a regular file ([`open`](CaptureReader::open))
+    /// that it does not follow. Once asked for, the reader's own reads are positioned
+    /// reads.
+    pub fn read_ahead(&mut self) -> Option<ReadAhead> {
+        match &mut self.input {
+            Input::File { source, .. } => source.read_ahead(),
+            #[cfg(feature = "pcap")]
+            Input::Live(_) => None,
         }
     }
 
@@ -892,6 +913,8 @@ mod tests {
     use super::*;
     use netanalysis_test_support::{PcapNgWriter, Rng};
 
+    use crate::ahead::{CHUNK, ROOM};
+
     fn interface(tsresol: u8, tsoffset: i64) -> Interface {
         Interface { link_type: LinkType::ETHERNET, snaplen: 0, tsresol, tsoffset }
     }
@@ -1055,6 +1078,76 @@ mod tests {
             assert!(datagram.buffer.is_none(), "the datagram lies in the defragmenter's buffer");
             assert_eq!(datagram.share(datagram.payload), None);
         }
+    }
+
+    /// Frames of many sizes, some longer than the room kept before a chunk read ahead,
+    /// so that records straddle chunk boundaries every way.
+    fn frames_of_many_sizes() -> Vec<Vec<u8>> {
+        let samples = sample_frames();
+        (0..4000)
+            .map(|i| {
+                let mut frame = samples[i % samples.len()].clone();
+                let padding = (i * 7919) % 3000 + if i % 97 == 0 { 40_000 } else { 0 };
+                frame.resize(frame.len() + padding, i as u8);
+                frame
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reading_ahead_changes_no_packet() {
+        let frames = frames_of_many_sizes();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ahead.pcap");
+        std::fs::write(&path, pcap_bytes(&frames)).unwrap();
+        // Chunks read ahead at chosen points (some dropped: read ahead of a reader that
+        // has just read by itself), then on another thread as fast as it can.
+        let mut reader = CaptureReader::open(&path).unwrap();
+        let ahead = reader.read_ahead().expect("a regular file can be read ahead");
+        let (mut index, mut in_chunks, mut read) = (0, 0, 0);
+        while let Some((packet, at)) = reader.next_packet_shared().unwrap() {
+            assert_eq!(packet.frame, &frames[index][..], "packet {index}");
+            in_chunks += usize::from(at.is_some_and(|at| at.buffer.bytes().len() == ROOM + CHUNK));
+            index += 1;
+            for _ in 0..(index * 31) % 4 {
+                read += usize::from(ahead.read_next());
+            }
+        }
+        assert_eq!(index, frames.len());
+        assert!(read > 4 && in_chunks > 100, "{read} chunks read ahead, {in_chunks} packets in them");
+        let mut reader = CaptureReader::open(&path).unwrap();
+        let ahead = reader.read_ahead().unwrap();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    if !ahead.read_next() {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            let mut index = 0;
+            while let Some(packet) = reader.next_packet().unwrap() {
+                assert_eq!(packet.frame, &frames[index][..], "packet {index}");
+                index += 1;
+            }
+            done.store(true, Ordering::Relaxed);
+            assert_eq!(index, frames.len());
+        });
+        let stats = reader.stats();
+        assert_eq!(stats.capture_bytes, std::fs::metadata(&path).unwrap().len());
+    }
+
+    #[test]
+    fn only_a_regular_file_is_read_ahead() {
+        let file = pcap_bytes(&sample_frames());
+        let mut reader = CaptureReader::from_reader("stream", Box::new(io::Cursor::new(file.clone()))).unwrap();
+        assert!(reader.read_ahead().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("followed.pcap");
+        std::fs::write(&path, &file).unwrap();
+        let mut reader = CaptureReader::open_following(&path, Some(Duration::from_millis(10))).unwrap();
+        assert!(reader.read_ahead().is_none(), "a followed file grows: its end is not where reading ahead found it");
     }
 
     #[test]

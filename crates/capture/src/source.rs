@@ -12,11 +12,14 @@
 //! every clone of it is dropped.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+
+use crate::ahead::{Ahead, ReadAhead, CHUNK, ROOM};
 use std::time::{Duration, Instant};
 
 /// Bytes asked of the input in one read, and the buffer's initial size.
@@ -51,7 +54,7 @@ pub(crate) enum Fill {
 pub struct SharedBuffer(Bytes);
 
 impl SharedBuffer {
-    fn new(len: usize) -> SharedBuffer {
+    pub(crate) fn new(len: usize) -> SharedBuffer {
         // A vector whose length is its capacity becomes `Bytes` without an allocation.
         SharedBuffer(Bytes::from(vec![0; len]))
     }
@@ -76,13 +79,13 @@ impl SharedBuffer {
     }
 
     /// Whether no clone of it (nor any slice of one) exists.
-    fn unique(&self) -> bool {
+    pub(crate) fn unique(&self) -> bool {
         self.0.is_unique()
     }
 
     /// Runs `write` on the buffer's bytes. Callers make sure no clone exists; if one
     /// did, its bytes would be left as they are and a copy written instead.
-    fn write<R>(&mut self, write: impl FnOnce(&mut [u8]) -> R) -> R {
+    pub(crate) fn write<R>(&mut self, write: impl FnOnce(&mut [u8]) -> R) -> R {
         let mut bytes = match std::mem::take(&mut self.0).try_into_mut() {
             Ok(bytes) => bytes,
             Err(shared) => BytesMut::from(&shared[..]),
@@ -124,6 +127,10 @@ pub(crate) struct ByteSource {
     /// means forever).
     follow: Option<Option<Duration>>,
     stop: Arc<AtomicBool>,
+    /// Another handle on the file being read, for reading ahead (a regular file only).
+    file: Option<File>,
+    /// Reading ahead, once asked for: the reader's own reads are then positioned reads.
+    ahead: Option<Arc<Ahead>>,
 }
 
 impl std::fmt::Debug for ByteSource {
@@ -148,11 +155,29 @@ impl ByteSource {
             total_read: 0,
             follow: None,
             stop,
+            file: None,
+            ahead: None,
         }
     }
 
     pub(crate) fn set_follow(&mut self, follow: Option<Option<Duration>>) {
         self.follow = follow;
+    }
+
+    /// Gives the source another handle on the regular file it reads, so that it can be
+    /// read ahead ([`ByteSource::read_ahead`]).
+    pub(crate) fn set_file(&mut self, file: Option<File>) {
+        self.file = file;
+    }
+
+    /// A handle for reading the file ahead of this source on other threads; `None`
+    /// unless the source reads a regular file it does not follow (a growing file's end
+    /// moves) on a system with positioned reads.
+    pub(crate) fn read_ahead(&mut self) -> Option<ReadAhead> {
+        if self.ahead.is_none() && self.follow.is_none() && cfg!(unix) {
+            self.ahead = self.file.take().map(|file| Arc::new(Ahead::new(file, self.total_read)));
+        }
+        self.ahead.as_ref().map(ReadAhead::new)
     }
 
     /// The buffered bytes, from the current offset.
@@ -208,11 +233,20 @@ impl ByteSource {
         }
         let mut idle_since: Option<Instant> = None;
         loop {
+            if self.adopt_ahead() {
+                if self.available() >= need {
+                    return Ok(Fill::Ready);
+                }
+                continue;
+            }
             self.make_room(need);
             // `make_room` left the buffer unshared, so this never copies it.
-            let (reader, end) = (&mut self.reader, self.end);
+            let (reader, ahead, end, at) = (&mut self.reader, &self.ahead, self.end, self.total_read);
             let read = self.buf.write(|buf| match buf.get_mut(end..) {
-                Some(space) if !space.is_empty() => Some(reader.read(space)),
+                Some(space) if !space.is_empty() => Some(match ahead {
+                    Some(ahead) => ahead.read_at(space, at),
+                    None => reader.read(space),
+                }),
                 _ => None,
             });
             let got = match read {
@@ -247,6 +281,41 @@ impl ByteSource {
 }
 
 impl ByteSource {
+    /// Takes the chunk read ahead, if it is ready and starts where the buffered bytes
+    /// end: it becomes the buffer, with the buffered bytes (less than a record) copied
+    /// into the room before it. False if there is none (the source reads by itself).
+    fn adopt_ahead(&mut self) -> bool {
+        let Some(ahead) = &self.ahead else { return false };
+        let tail = self.end - self.start;
+        if tail > ROOM {
+            return false;
+        }
+        let Some((mut chunk, len)) = ahead.take(self.total_read) else { return false };
+        let from = self.buf.bytes().get(self.start..self.end).unwrap_or(&[]);
+        chunk.write(|to| {
+            if let Some(room) = to.get_mut(ROOM - tail..ROOM) {
+                room.copy_from_slice(from);
+            }
+        });
+        self.retired.push_back(std::mem::replace(&mut self.buf, chunk));
+        self.start = ROOM - tail;
+        self.end = ROOM + len;
+        self.total_read = self.total_read.saturating_add(len as u64);
+        // Chunks nobody holds any more go back to be read ahead into.
+        while let Some(index) =
+            self.retired.iter().position(|buffer| buffer.unique() && buffer.bytes().len() == ROOM + CHUNK)
+        {
+            let kept = self.retired.remove(index).is_some_and(|buffer| ahead.give_back(buffer));
+            if !kept {
+                break;
+            }
+        }
+        if self.retired.len() > MAX_RETIRED {
+            self.retired.pop_front();
+        }
+        true
+    }
+
     /// Leaves the buffer unshared, at least `need` bytes long, with room after the
     /// buffered bytes for a read.
     fn make_room(&mut self, need: usize) {

@@ -9,6 +9,10 @@
 //! per packet; a shard that finds it taken waits on its inbox, and is woken when the side
 //! comes free.
 //!
+//! A shard that finds the reading side taken reads the capture file ahead of the reader
+//! before it waits ([`ReadAhead`]): the copy out of the page cache, a large part of
+//! reading, moves to the shard that has time for it.
+//!
 //! The reader decodes each packet; its frame stays in the reader's buffer, which is
 //! shared, not copied: a shard's batch keeps a clone of each buffer its frames lie in (a
 //! reference count) and a record per packet, the decoded fields with the places of the
@@ -36,7 +40,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use bytes::Bytes;
-use netanalysis_capture::{CaptureReader, FrameAt, ReadError, SharedBuffer};
+use netanalysis_capture::{CaptureReader, FrameAt, ReadAhead, ReadError, SharedBuffer};
 use netanalysis_core::{Dispatcher, IpInfo, LinkType, Packet, SocketPair, Timestamp, Transport};
 
 use crate::report::Progress;
@@ -229,6 +233,8 @@ struct ReadSide<'r> {
 
 /// What the shards share.
 struct Hub<'r> {
+    /// Reads the capture file ahead of the reader: a shard that waits does that first.
+    ahead: Option<ReadAhead>,
     side: Mutex<ReadSide<'r>>,
     /// Set while a shard holds the reading side.
     reading: AtomicBool,
@@ -442,6 +448,8 @@ fn shard(
             Err(TryRecvError::Empty) => match hub.turn(index, inbox) {
                 Turn::Read => continue,
                 Turn::Found(message) => message,
+                // Another shard reads: copy the file's next bytes for it meanwhile.
+                Turn::Busy if hub.ahead.as_ref().is_some_and(ReadAhead::read_next) => continue,
                 Turn::Busy => match wait_briefly(inbox) {
                     Some(message) => message,
                     None => match inbox.recv() {
@@ -569,7 +577,9 @@ pub(crate) fn run(
     }
     let (pool_tx, pool_rx) = mpsc::sync_channel::<Batch>(shards * (QUEUE_DEPTH + 2));
     let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::sync_channel(QUEUE_DEPTH)).unzip();
+    let ahead = reader.read_ahead();
     let hub = Hub {
+        ahead,
         side: Mutex::new(ReadSide {
             reader,
             filling: (0..shards).map(|_| Batch::default()).collect(),
