@@ -544,7 +544,9 @@ impl TcpReassembler {
         let mut session = TcpSession::new(segment, options.limits);
         // Monologue bytes are kept only for someone who reads them: a subscriber, the
         // dump files or the monologue trace.
-        session.keep_monologue_data(wanted.monologue || options.dump.is_some() || verbosity & TRACE_MONOLOGUES != 0);
+        let monologues_read = wanted.monologue || options.dump.is_some() || verbosity & TRACE_MONOLOGUES != 0;
+        session.keep_monologue_data(monologues_read);
+        session.report_monologues(monologues_read);
         session.report_data(wanted.data);
         Entry {
             serial: *next_serial,
@@ -637,6 +639,10 @@ impl TcpReassembler {
                             ts,
                         });
                     }
+                    Ok(())
+                }
+                Action::MonologueCounted => {
+                    self.totals.monologues += 1;
                     Ok(())
                 }
                 Action::Monologue(boxed) => {

@@ -275,6 +275,9 @@ pub enum Action {
     /// A monologue ended (`tcp_monologue`). Boxed, so that the much more frequent
     /// data actions stay small to move.
     Monologue(Box<Monologue>),
+    /// A monologue ended, for a caller that only counts them
+    /// ([`TcpSession::report_monologues`]).
+    MonologueCounted,
     /// A direction will carry no more data (`tcp_stream_end`).
     StreamEnd {
         /// Which one.
@@ -422,6 +425,8 @@ pub struct TcpSession {
     data_actions: bool,
     /// Whether the bytes of data actions may be lent from the reader's buffer.
     lend_data: bool,
+    /// Whether ended monologues are reported as [`Action::Monologue`].
+    monologue_actions: bool,
 }
 
 impl TcpSession {
@@ -450,6 +455,7 @@ impl TcpSession {
             keep_monologue_data: true,
             data_actions: true,
             lend_data: false,
+            monologue_actions: true,
         }
     }
 
@@ -461,6 +467,14 @@ impl TcpSession {
     /// neither clones a handle per chunk nor grows those lists.
     pub fn keep_monologue_data(&mut self, keep: bool) {
         self.keep_monologue_data = keep;
+    }
+
+    /// Whether ended monologues are reported as [`Action::Monologue`]; they are unless
+    /// this is set to `false`, for a caller that only counts them (nobody receives,
+    /// dumps or traces them): each is then reported as [`Action::MonologueCounted`],
+    /// without building its event. Every other action, and the counts, stay the same.
+    pub fn report_monologues(&mut self, report: bool) {
+        self.monologue_actions = report;
     }
 
     /// Whether released bytes are reported as [`Action::Data`]; they are unless this is
@@ -999,7 +1013,11 @@ impl TcpSession {
             self.next_index = self.next_index.saturating_add(1);
             self.monologues += 1;
             monologue.index = self.next_index;
-            actions.push(Action::Monologue(Box::new(monologue)));
+            actions.push(if self.monologue_actions {
+                Action::Monologue(Box::new(monologue))
+            } else {
+                Action::MonologueCounted
+            });
         }
     }
 }

@@ -171,7 +171,7 @@ impl Harness {
             .map(|a| match a {
                 Action::Started { .. } => "start",
                 Action::Data { .. } => "data",
-                Action::Monologue(_) => "mono",
+                Action::Monologue(_) | Action::MonologueCounted => "mono",
                 Action::StreamEnd { .. } => "stream_end",
                 Action::Ended { .. } => "end",
             })

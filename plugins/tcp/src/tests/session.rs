@@ -558,3 +558,28 @@ fn established_data_released_at_once_is_lent_from_its_segment_buffer() {
         assert_eq!(h.session().stats().stream.reassembled_bytes, 18);
     }
 }
+
+#[test]
+fn established_monologues_only_counted_end_where_reported_ones_do() {
+    let run = |report: bool| {
+        let mut h = Harness::new();
+        h.keep_data = false;
+        let c = CLIENT_ISN.wrapping_add(1);
+        let s = SERVER_ISN.wrapping_add(1);
+        h.push(true, CLIENT_ISN, None, SYN, b"");
+        h.session().report_monologues(report);
+        h.push(false, SERVER_ISN, Some(c), SYN, b"");
+        h.push(true, c, Some(s), 0, b"");
+        h.push(true, c, Some(s), PSH, b"GET / HTTP/1.1\r\n\r\n");
+        h.push(false, s, Some(c.wrapping_add(18)), PSH, b"HTTP/1.1 200 OK\r\n");
+        h.push(true, c.wrapping_add(18), Some(s.wrapping_add(17)), PSH, b"GET /2 HTTP/1.1\r\n\r\n");
+        h.end();
+        let counted = h.log.iter().filter(|a| matches!(a, Action::MonologueCounted)).count();
+        (h.names(), counted, h.session().stats())
+    };
+    let (reported, none, stats) = run(true);
+    let (counted, three, counted_stats) = run(false);
+    assert_eq!((none, three), (0, 3));
+    assert_eq!(reported, counted, "the same actions in the same order");
+    assert_eq!(stats, counted_stats);
+}
