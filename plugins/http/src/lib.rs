@@ -67,8 +67,10 @@
 //! events are built and, unless `decode` needs them, no fields or bodies are kept (the
 //! bytes of a body are consumed by their lengths, and when the analyzer is the only
 //! receiver of `tcp_data` the TCP listener is told to withhold them: see
-//! `TcpData::skip_until`); the run summary is the same. Sessions that are not (or no
-//! longer) HTTP have the rest of their bytes withheld in every mode.
+//! `TcpData::skip_until`, and to lend it the bytes it does read from the capture
+//! reader's buffer rather than copy them: see `TcpData::lend_only`); the run summary is
+//! the same. Sessions that are not (or no longer) HTTP have the rest of their bytes
+//! withheld in every mode.
 //!
 //! # Configuration
 //!
