@@ -863,7 +863,7 @@ impl TcpReassembler {
 
     /// Forgets tombstones past their linger time, ends sessions idle for longer than the
     /// timeout (at most [`TIMEOUTS_PER_TICK`]), and drops stale places from the recency
-    /// queue once they outnumber the sessions, so that neither queue grows with the
+    /// queue once they outnumber the live sessions, so that neither queue grows with the
     /// length of the capture. Runs on the clock's ticks, once per second of capture
     /// time, so all this happens at the same capture times however a run is sharded.
     /// The queues are in capture-time order, and a session's latest activity is less
@@ -895,7 +895,10 @@ impl TcpReassembler {
                 result = Err(err);
             }
         }
-        if self.recency.len() > 2 * self.sessions.len() + 1024 {
+        // Only live sessions have current places; the table also holds the tombstones,
+        // whose count follows the rate of closing, not the sessions open.
+        let live = self.sessions.len().saturating_sub(self.tombs.len());
+        if self.recency.len() > 2 * live + 1024 {
             let mut recency = std::mem::take(&mut self.recency);
             recency.retain(|item| self.is_current(item));
             self.recency = recency;
