@@ -10,17 +10,21 @@
 //! written again: the next read goes into a buffer of the reader's own (the unconsumed
 //! tail, less than one record, copied over), and a buffer handed out is reused once
 //! every clone of it is dropped.
+//!
+//! A regular file can also be read ahead on other threads ([`ReadAhead`]): the source
+//! then takes each chunk read ahead as its buffer when it gets there, and reads by
+//! itself, with positioned reads, when none is ready.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
 use crate::ahead::{Ahead, ReadAhead, CHUNK, ROOM};
-use std::time::{Duration, Instant};
 
 /// Bytes asked of the input in one read, and the buffer's initial size.
 const READ_SIZE: usize = 1 << 20;
