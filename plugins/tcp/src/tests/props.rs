@@ -79,9 +79,30 @@ fn wild_segment() -> impl Strategy<Value = Wild> {
     )
 }
 
+/// The covering segments `keep` keeps (cycling through it), then the extra ones,
+/// shuffled.
+fn surviving(case: &Case, keep: &[bool]) -> Vec<(usize, usize)> {
+    let mut segments: Vec<(usize, usize)> = case
+        .covering
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep.get(i % keep.len()).copied().unwrap_or(true))
+        .map(|(_, s)| *s)
+        .chain(case.extra.iter().copied())
+        .collect();
+    shuffle(&mut segments, case.seed);
+    segments
+}
+
 /// Runs a handshake, pushes the client segments in order, ends the session.
 fn reassemble(case: &Case, segments: &[(usize, usize)]) -> Harness {
+    reassemble_with(case, segments, |_| {})
+}
+
+/// [`reassemble`] with a harness `prepare` set up first.
+fn reassemble_with(case: &Case, segments: &[(usize, usize)], prepare: impl FnOnce(&mut Harness)) -> Harness {
     let mut h = Harness::new();
+    prepare(&mut h);
     let c = case.isn.wrapping_add(1);
     let s = SERVER_ISN.wrapping_add(1);
     h.push(true, case.isn, None, SYN, b"");
@@ -117,30 +138,12 @@ proptest! {
 
     #[test]
     fn lending_data_changes_no_action_and_no_count(case in case(), keep in vec(any::<bool>(), 40)) {
-        let mut segments: Vec<(usize, usize)> = case
-            .covering
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| keep.get(i % keep.len()).copied().unwrap_or(true))
-            .map(|(_, s)| *s)
-            .chain(case.extra.iter().copied())
-            .collect();
-        shuffle(&mut segments, case.seed);
+        let segments = surviving(&case, &keep);
         let run = |lend: bool| {
-            let mut h = Harness::new();
-            h.keep_data = false;
-            h.lend = lend;
-            let c = case.isn.wrapping_add(1);
-            let s = SERVER_ISN.wrapping_add(1);
-            h.push(true, case.isn, None, SYN, b"");
-            h.push(false, SERVER_ISN, Some(c), SYN, b"");
-            h.push(true, c, Some(s), 0, b"");
-            for &(a, b) in &segments {
-                let payload = case.data.get(a..b).unwrap_or(&[]);
-                h.push(true, c.wrapping_add(a as u32), Some(s), PSH, payload);
-            }
-            h.end();
-            h
+            reassemble_with(&case, &segments, |h| {
+                h.keep_data = false;
+                h.lend = lend;
+            })
         };
         let (mut copied, mut lent) = (run(false), run(true));
         prop_assert_eq!(copied.lent, 0);
@@ -153,15 +156,7 @@ proptest! {
         case in case(),
         keep in vec(any::<bool>(), 40),
     ) {
-        let mut segments: Vec<(usize, usize)> = case
-            .covering
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| keep.get(i % keep.len()).copied().unwrap_or(true))
-            .map(|(_, s)| *s)
-            .chain(case.extra.iter().copied())
-            .collect();
-        shuffle(&mut segments, case.seed);
+        let segments = surviving(&case, &keep);
 
         // The model: which offsets some remaining segment covers.
         let mut covered = vec![false; case.data.len()];
