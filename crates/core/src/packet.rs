@@ -266,7 +266,8 @@ pub struct Packet<'a> {
     /// (`None` for a datagram reassembled from fragments and for a live capture). A
     /// listener that keeps bytes of the packet past its frame may take them as a slice
     /// of it ([`Packet::share`]) instead of copying them; a slice keeps the whole buffer
-    /// (up to a megabyte) from being reused, so it suits bytes dropped soon after.
+    /// (a megabyte, or more for a capture with larger records) from being reused, so it
+    /// suits bytes dropped soon after.
     pub buffer: Option<&'a Bytes>,
 }
 

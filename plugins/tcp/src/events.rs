@@ -428,8 +428,8 @@ impl TcpData {
     /// stretch released as soon as its segment arrives ([`Packet::share`]); stretches
     /// that waited for a missing segment, and every stretch while monologues keep
     /// their bytes, are copied as before. The bytes are the same either way; a lent
-    /// slice that is kept after all only holds the reader's whole buffer (up to a
-    /// megabyte) in memory longer. Applies to both directions, until the session ends.
+    /// slice that is kept after all only holds the reader's whole buffer (a megabyte, or
+    /// more for a capture with larger records) in memory longer. Applies to both directions, until the session ends.
     ///
     /// Honoured only while the caller is the one subscriber of `tcp_data`.
     ///
