@@ -1,7 +1,8 @@
 //! The per-packet hot path does not allocate in steady state: over a whole capture,
 //! TCP + HTTP allocate only in frames that start a session or a monologue, or complete
 //! a monologue, an HTTP message or a session, and then only a small fixed number of times;
-//! every other packet allocates nothing.
+//! every other packet allocates nothing. When HTTP only counts and TCP lends it the
+//! reader's bytes, the one exception is a small handle per buffer read (1 MiB).
 //!
 //! A test binary of its own without the test harness (`harness = false`): the counting
 //! allocator counts every thread's allocations, and the harness's threads (tests run in
@@ -160,9 +161,77 @@ fn tcp_alone_allocates_nothing_per_data_packet() {
     check_with("keep-alive.pcap (TCP only)", keep_alive_capture(), false);
 }
 
+/// Counts, per frame, what may allocate when HTTP only counts and is the one receiver of
+/// `tcp_data` (TCP then withholds bodies and lends the bytes it delivers): packets that
+/// may open a session, and sessions' starts and ends. It receives neither `tcp_data` nor
+/// HTTP events, which would change that configuration.
+#[derive(Default)]
+struct SessionObserver {
+    things: Arc<Mutex<usize>>,
+}
+
+impl Listener for SessionObserver {
+    fn subscribe(&self, subs: &mut Subscriptions) {
+        subs.packets().event::<TcpSessionStart>().event::<TcpStreamEnd>().event::<TcpSessionEnd>();
+    }
+
+    fn on_packet(&mut self, packet: &netanalysis_core::Packet<'_>, _ctx: &mut Context<'_>) -> ListenerResult {
+        if packet.tcp().is_some_and(|h| h.flags.syn()) {
+            *self.things.lock().unwrap() += 1;
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, _event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
+        *self.things.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+/// Counting HTTP over a long keep-alive session: once warm, no packet allocates but for
+/// the one small handle the `bytes` crate makes when the reader's buffer is first lent
+/// after a read (the reader reads 1 MiB at a time).
+fn counting_http_allocates_only_per_session_and_per_buffer_read() {
+    let bytes = keep_alive_capture();
+    let reads = bytes.len() / (1 << 20) + 1;
+    let things = Arc::new(Mutex::new(0usize));
+    let mut builder = Dispatcher::builder();
+    builder.add("TCP", Some(Position::First), Box::new(TcpReassembler::new(TcpOptions::default()))).unwrap();
+    builder.add("HTTP", None, Box::new(HttpAnalyzer::new(Default::default(), false))).unwrap();
+    let observer = SessionObserver { things: Arc::clone(&things) };
+    builder.add("Observer", Some(Position::Last), Box::new(observer)).unwrap();
+    let mut dispatcher = builder.build();
+    let mut reader = CaptureReader::from_reader("counting", Box::new(std::io::Cursor::new(bytes))).unwrap();
+    dispatcher.setup();
+    let mut offenders = Vec::new();
+    loop {
+        *things.lock().unwrap() = 0;
+        let region = Region::new(GLOBAL);
+        let Some(packet) = reader.next_packet().unwrap() else { break };
+        let number = packet.number;
+        dispatcher.dispatch_packet(&packet);
+        let allocations = region.change().allocations + region.change().reallocations;
+        let allowed = *things.lock().unwrap() * PER_THING;
+        if allocations > allowed && number > WARM_UP {
+            offenders.push((number, allocations));
+        }
+    }
+    dispatcher.teardown();
+    assert_eq!(dispatcher.fault_count(), 0);
+    let mut summary = netanalysis_core::Summary::new();
+    dispatcher.report(&mut summary);
+    assert_eq!(summary.count("http_transactions"), 200, "{summary:?}");
+    eprintln!("counting: {} packets allocated, one handle each, for {reads} reads", offenders.len());
+    assert!(
+        offenders.len() <= reads && offenders.iter().all(|(_, allocations)| *allocations == 1),
+        "packets that allocated (packet, allocations): {offenders:?}"
+    );
+}
+
 fn main() {
     the_shipped_capture_allocates_only_per_session_monologue_and_message();
     a_long_keep_alive_session_allocates_nothing_per_data_packet();
     tcp_alone_allocates_nothing_per_data_packet();
-    eprintln!("alloc: 3 checks passed");
+    counting_http_allocates_only_per_session_and_per_buffer_read();
+    eprintln!("alloc: 4 checks passed");
 }
