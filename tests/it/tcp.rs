@@ -293,6 +293,27 @@ fn tcp_closed_session_is_remembered_for_its_linger_time_only() {
 }
 
 #[test]
+fn tcp_pair_reused_after_each_session_was_forgotten_numbers_every_session() {
+    // 300 connections on one pair, each opened after the previous one's tombstone
+    // was forgotten (linger 5 s, a new connection every 10 s): every id is new, past
+    // the generations that fit beside the pair's hash.
+    let flows: Vec<TcpFlow> = (0..300u64)
+        .map(|k| {
+            let mut f = flow().clock(at(1_000 + 10 * k), 1_000);
+            f.handshake().send(Side::Client, b"x").close();
+            f
+        })
+        .collect();
+    let refs: Vec<&TcpFlow> = flows.iter().collect();
+    let run = run_flows(&refs, tcp("TCP,linger=5"), Recorder::tcp());
+    let starts: Vec<String> = run.lines.get().into_iter().filter(|l| l.starts_with("tcp_session_start")).collect();
+    let expected: Vec<String> = (1..=300)
+        .map(|g| if g == 1 { format!("tcp_session_start {KEY}") } else { format!("tcp_session_start {KEY}#{g}") })
+        .collect();
+    assert_eq!(starts, expected);
+}
+
+#[test]
 fn tcp_data_after_an_ignored_reset_continues_as_the_next_session() {
     // The peer ignored the reset (an RST with a bad signature, an evasion attempt):
     // the connection goes on, and so does the reassembly, as a new session.

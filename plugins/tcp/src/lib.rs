@@ -65,7 +65,7 @@
 //! time, so its late packets open no phantom session (their `tcp_packet` has no
 //! session) and a reuse gets the next id; after that its bytes would open a new
 //! (mid-stream) session. The generations of pairs that left the table (evicted, or
-//! closed long ago) are remembered too, 16 bytes each, up to `max_sessions` of them, so
+//! closed long ago) are remembered too, 8 bytes each, up to `max_sessions` of them, so
 //! ids stay unique. So the table holds the live sessions plus those closed within the
 //! last `linger` seconds, however long the capture. A connection
 //! that visibly goes on after a reset its peer ignored (new bytes, or a SYN-ACK)
@@ -138,6 +138,7 @@ mod reassembler;
 mod seq;
 mod session;
 mod stream;
+mod table;
 
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,12 @@
 //! The TCP listener: a thin adapter from session outcomes to events.
 //!
-//! It keeps the session table (keyed by [`SocketPair`], so the per-packet lookup
-//! formats nothing), applies the run-wide limits (idle timeout, session cap with
-//! oldest-idle eviction, global buffer cap), writes trace lines and dump files, and
-//! turns each [`Action`] into its event, in order.
+//! It keeps the session table ([`crate::table`], keyed by [`SocketPair`], so the
+//! per-packet lookup formats nothing), applies the run-wide limits (idle timeout,
+//! session cap with oldest-idle eviction, global buffer cap), writes trace lines and
+//! dump files, and turns each [`Action`] into its event, in order.
 
-use std::collections::{hash_map, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -23,6 +22,7 @@ use crate::events::{
 use crate::seq::SeqNumber;
 use crate::session::{Action, Direction, Monologue, Segment, SegmentOutcome, SessionLimits, TcpSession};
 use crate::stream::StreamStats;
+use crate::table::{Generations, SessionTable, Slot};
 
 /// Trace bit: one line per packet.
 const TRACE_PACKETS: u64 = 1;
@@ -194,19 +194,26 @@ impl Totals {
 
 /// A slot of the session table: a live session, or the tombstone of a closed one that
 /// absorbs late packets and remembers the pair's generation for the next id.
-#[derive(Debug)]
 ///
-/// A tombstone is small (its table slot is 112 bytes, nothing on the heap), because
-/// the table holds every session closed within the last `linger` seconds.
+/// A tombstone is small (96 bytes with its pair, nothing on the heap), because the
+/// table holds every session closed within the last `linger` seconds.
+#[derive(Debug)]
 struct Entry {
     serial: u64,
     generation: u32,
     live: Option<Box<Live>>,
-    last_seen: Timestamp,
-    /// Capture time of its latest place in the recency queue.
-    queued_at: Timestamp,
+    /// Capture time of its latest packet, in nanoseconds.
+    last_seen: u64,
+    /// Capture time of its latest place in the recency queue, in nanoseconds.
+    queued_at: u64,
     /// What a tombstone remembers of its session.
     tomb: Tomb,
+}
+
+/// The size of one place of the session table (an entry and its pair).
+#[cfg(test)]
+pub(crate) fn table_place_size() -> usize {
+    std::mem::size_of::<(SocketPair, Option<Entry>)>()
 }
 
 /// What only a live session needs.
@@ -218,75 +225,6 @@ struct Live {
     verbosity: u64,
     /// Its out-of-order bytes, as last added to the global count.
     buffered: u64,
-}
-
-/// Builds [`PairHasher`]s with a key drawn from the standard library's random source,
-/// so crafted addresses cannot aim every session at one bucket.
-#[derive(Debug, Clone, Copy)]
-struct PairHashBuilder {
-    key: u64,
-}
-
-impl PairHashBuilder {
-    fn new() -> PairHashBuilder {
-        PairHashBuilder { key: std::hash::RandomState::new().hash_one(0x7463_705f_7061_6972_u64) }
-    }
-}
-
-impl BuildHasher for PairHashBuilder {
-    type Hasher = PairHasher;
-    fn build_hasher(&self) -> PairHasher {
-        PairHasher(self.key)
-    }
-}
-
-/// A keyed hasher for socket pairs: one folded 64x64-bit multiply per word, several
-/// times cheaper than SipHash on the per-packet lookup.
-#[derive(Debug, Clone, Copy)]
-struct PairHasher(u64);
-
-const FOLD_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
-
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let product = u128::from(a).wrapping_mul(u128::from(b));
-    // Truncations keep the low and the high half of the 128-bit product.
-    (product as u64) ^ ((product >> 64) as u64)
-}
-
-impl PairHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = folded_multiply(self.0 ^ word, FOLD_MULTIPLIER);
-    }
-}
-
-impl Hasher for PairHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            for (slot, byte) in word.iter_mut().zip(chunk) {
-                *slot = *byte;
-            }
-            self.mix(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, value: u8) {
-        self.mix(u64::from(value));
-    }
-    fn write_u16(&mut self, value: u16) {
-        self.mix(u64::from(value));
-    }
-    fn write_u32(&mut self, value: u32) {
-        self.mix(u64::from(value));
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.mix(value);
-    }
-    fn write_usize(&mut self, value: usize) {
-        self.mix(value as u64);
-    }
-    fn finish(&self) -> u64 {
-        folded_multiply(self.0, FOLD_MULTIPLIER.rotate_left(17))
-    }
 }
 
 /// What a closed session leaves behind to tell late packets from a connection that
@@ -324,13 +262,22 @@ impl Tomb {
 }
 
 /// A place in the recency queue (idle timeout and eviction) or in the tombstone queue
-/// (linger), in capture-time order; stale when the pair's entry has another serial, or
-/// (recency) was queued again since or has closed.
+/// (linger), in capture-time order; stale when the slot's entry has another serial, or
+/// (recency) was queued again since or has closed. 24 bytes: the queues hold one per
+/// session closed within the linger time, and a ring's every place gets written.
 #[derive(Debug, Clone, Copy)]
 struct Recency {
-    pair: SocketPair,
+    slot: Slot,
     serial: u64,
-    seen: Timestamp,
+    /// Capture time, in nanoseconds.
+    seen: u64,
+}
+
+impl Recency {
+    /// Nanoseconds from this place's time to `now` (zero if it is later).
+    fn age(&self, now: Timestamp) -> u64 {
+        now.as_nanos().saturating_sub(self.seen)
+    }
 }
 
 /// What the emitter needs to know about a session.
@@ -389,11 +336,13 @@ impl Table<'_> {
     /// was idle too long or a new connection replaces it (what that causes goes to
     /// `side`, about `side_info`), and opens the next session where the segment starts
     /// one. Returns whether it opened one. Rare, so out of the per-packet path.
+    #[allow(clippy::too_many_arguments)]
     #[cold]
     #[inline(never)]
     fn renew(
         &mut self,
         entry: &mut Entry,
+        slot: Slot,
         pair: SocketPair,
         segment: &Segment<'_>,
         now: Timestamp,
@@ -424,23 +373,23 @@ impl Table<'_> {
                 if reason == EndReason::Timeout {
                     self.totals.timed_out += 1;
                 }
-                TcpReassembler::bury(self.totals, self.buffered_total, self.tombs, entry, now);
+                TcpReassembler::bury(self.totals, self.buffered_total, self.tombs, entry, slot, now);
             }
         }
         if entry.live.is_none() {
-            let expired = now.since(entry.last_seen).as_nanos() > timeout;
+            let expired = now.as_nanos().saturating_sub(entry.last_seen) > timeout;
             if pure_syn || entry.tomb.continues(&pair, segment) || (expired && opens_session) {
                 let generation = entry.generation.saturating_add(1);
                 *entry = TcpReassembler::new_entry(
                     self.options,
                     self.wanted,
                     self.next_serial,
-                    self.recency,
                     pair,
                     generation,
                     segment,
                     now,
                 );
+                self.recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
                 return true;
             }
         }
@@ -454,7 +403,7 @@ impl Table<'_> {
 #[derive(Debug)]
 pub struct TcpReassembler {
     options: TcpOptions,
-    sessions: HashMap<SocketPair, Entry, PairHashBuilder>,
+    sessions: SessionTable<Entry>,
     /// Live sessions by latest activity.
     recency: VecDeque<Recency>,
     /// Closed sessions (tombstones) by closing time.
@@ -464,12 +413,12 @@ pub struct TcpReassembler {
     side_actions: Vec<Action>,
     buffered_total: u64,
     totals: Totals,
-    teardown: Option<VecDeque<SocketPair>>,
+    /// The sessions still open when the input ended, in the order they opened.
+    teardown: Option<VecDeque<Slot>>,
     /// Generations of pairs whose entries left the table (evicted, or tombstones past
-    /// their time), so a later session on the pair still gets a new id; keyed by the
-    /// pair's 64-bit stable hash, 16 bytes a pair. Cleared when it reaches
-    /// `max_sessions` entries, which bounds its memory.
-    forgotten: HashMap<u64, u32, PairHashBuilder>,
+    /// their time), so a later session on the pair still gets a new id; 8 bytes a
+    /// pair. Cleared when it reaches `max_sessions` pairs, which bounds its memory.
+    forgotten: Generations,
     /// Events nobody subscribed to are not built.
     wanted: Wanted,
     /// The recency step (see [`TcpReassembler::recency_step`]), computed once: a
@@ -489,7 +438,7 @@ impl TcpReassembler {
         let step = (options.idle_timeout_nanos / 16).max(1);
         TcpReassembler {
             options,
-            sessions: HashMap::with_hasher(PairHashBuilder::new()),
+            sessions: SessionTable::default(),
             recency: VecDeque::new(),
             tombs: VecDeque::new(),
             next_serial: 0,
@@ -498,7 +447,7 @@ impl TcpReassembler {
             buffered_total: 0,
             totals: Totals::default(),
             teardown: None,
-            forgotten: HashMap::with_hasher(PairHashBuilder::new()),
+            forgotten: Generations::default(),
             wanted: Wanted::default(),
             step,
         }
@@ -518,15 +467,14 @@ impl TcpReassembler {
         SessionInfo { id: id.clone(), pair, client: session.client(), server: session.server(), verbosity }
     }
 
-    /// A new table entry for the `generation`-th session on `pair`, queued for recency.
-    #[allow(clippy::too_many_arguments)]
+    /// A new table entry for the `generation`-th session on `pair` (its caller queues
+    /// it for recency, in the slot it puts it in).
     #[cold]
     #[inline(never)]
     fn new_entry(
         options: &TcpOptions,
         wanted: Wanted,
         next_serial: &mut u64,
-        recency: &mut VecDeque<Recency>,
         pair: SocketPair,
         generation: u32,
         segment: &Segment<'_>,
@@ -540,7 +488,6 @@ impl TcpReassembler {
             _ => options.verbosity,
         };
         *next_serial += 1;
-        recency.push_back(Recency { pair, serial: *next_serial, seen: now });
         let mut session = TcpSession::new(segment, options.limits);
         // Monologue bytes are kept only for someone who reads them: a subscriber, the
         // dump files or the monologue trace.
@@ -552,8 +499,8 @@ impl TcpReassembler {
             serial: *next_serial,
             generation,
             live: Some(Box::new(Live { session, id, verbosity, buffered: 0 })),
-            last_seen: segment.ts,
-            queued_at: now,
+            last_seen: segment.ts.as_nanos(),
+            queued_at: now.as_nanos(),
             tomb: Tomb::default(),
         }
     }
@@ -567,12 +514,13 @@ impl TcpReassembler {
         buffered_total: &mut u64,
         tombs: &mut VecDeque<Recency>,
         entry: &mut Entry,
+        slot: Slot,
         now: Timestamp,
     ) {
         if let Some(live) = entry.live.take() {
             let session = &live.session;
             let pair = SocketPair::new(session.client(), session.server());
-            tombs.push_back(Recency { pair, serial: entry.serial, seen: now });
+            tombs.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
             totals.absorb(session);
             let mut ends = [session.next_seq(Direction::ClientToServer), session.next_seq(Direction::ServerToClient)];
             if session.client() != pair.endpoints().0 {
@@ -802,23 +750,25 @@ impl TcpReassembler {
         ))
     }
 
-    /// Ends the session of `pair` for `reason` (no packet) and emits what that causes.
+    /// Ends the live session in `slot` for `reason` (no packet) and emits what that
+    /// causes.
     #[cold]
     #[inline(never)]
-    fn end_session(&mut self, ctx: &mut Context<'_>, pair: SocketPair, reason: EndReason) -> ListenerResult {
+    fn end_session(&mut self, ctx: &mut Context<'_>, slot: Slot, reason: EndReason) -> ListenerResult {
         let now = ctx.now();
         let mut actions = std::mem::take(&mut self.side_actions);
-        let info = match self.sessions.get_mut(&pair) {
-            Some(entry) => match entry.live.as_mut() {
+        let pair = self.sessions.pair(slot);
+        let info = match (pair, self.sessions.get_mut(slot)) {
+            (Some(pair), Some(entry)) => match entry.live.as_mut() {
                 Some(live) => {
                     live.session.end(reason, now, &mut actions);
                     let info = Self::info(&live.id, live.verbosity, &live.session, pair);
-                    Self::bury(&mut self.totals, &mut self.buffered_total, &mut self.tombs, entry, now);
+                    Self::bury(&mut self.totals, &mut self.buffered_total, &mut self.tombs, entry, slot, now);
                     Some(info)
                 }
                 None => None,
             },
-            None => None,
+            _ => None,
         };
         let result = match info {
             Some(info) => self.emit_actions(ctx, &info, &mut actions),
@@ -835,29 +785,29 @@ impl TcpReassembler {
         self.step
     }
 
-    /// Removes `pair`'s entry, remembering its generation.
-    fn forget(&mut self, pair: SocketPair) {
-        if let Some(entry) = self.sessions.remove(&pair) {
+    /// Removes the entry in `slot`, remembering its pair's generation.
+    fn forget(&mut self, slot: Slot) {
+        if let Some((pair, entry)) = self.sessions.remove(slot) {
             if self.forgotten.len() >= self.options.max_sessions {
                 self.forgotten.clear();
             }
-            self.forgotten.insert(pair.stable_hash(), entry.generation);
+            self.forgotten.set(pair.stable_hash(), entry.generation);
         }
     }
 
     /// Whether `item` still stands for the live session it queued.
     fn is_current(&self, item: &Recency) -> bool {
         self.sessions
-            .get(&item.pair)
+            .get(item.slot)
             .is_some_and(|entry| entry.serial == item.serial && entry.queued_at == item.seen && entry.live.is_some())
     }
 
-    /// Forgets `item`'s tombstone if the pair still holds that one.
+    /// Forgets `item`'s tombstone if its slot still holds that one.
     fn forget_tomb(&mut self, item: &Recency) {
         let current =
-            self.sessions.get(&item.pair).is_some_and(|entry| entry.serial == item.serial && entry.live.is_none());
+            self.sessions.get(item.slot).is_some_and(|entry| entry.serial == item.serial && entry.live.is_none());
         if current {
-            self.forget(item.pair);
+            self.forget(item.slot);
         }
     }
 
@@ -871,7 +821,7 @@ impl TcpReassembler {
     fn sweep(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         let now = ctx.now();
         while let Some(front) = self.tombs.front().copied() {
-            if now.since(front.seen).as_nanos() <= self.options.linger_nanos {
+            if front.age(now) <= self.options.linger_nanos {
                 break;
             }
             self.tombs.pop_front();
@@ -882,7 +832,7 @@ impl TcpReassembler {
         let mut ended = 0;
         while ended < TIMEOUTS_PER_TICK {
             let Some(front) = self.recency.front().copied() else { break };
-            if now.since(front.seen).as_nanos() <= horizon {
+            if front.age(now) <= horizon {
                 break;
             }
             self.recency.pop_front();
@@ -891,7 +841,7 @@ impl TcpReassembler {
             }
             self.totals.timed_out += 1;
             ended += 1;
-            if let Err(err) = self.end_session(ctx, front.pair, EndReason::Timeout) {
+            if let Err(err) = self.end_session(ctx, front.slot, EndReason::Timeout) {
                 result = Err(err);
             }
         }
@@ -918,14 +868,14 @@ impl TcpReassembler {
                 continue;
             }
             let Some(front) = self.recency.pop_front() else { break };
-            if front.pair == keep || !self.is_current(&front) {
+            if !self.is_current(&front) || self.sessions.pair(front.slot) == Some(keep) {
                 continue;
             }
             self.totals.evicted += 1;
-            if let Err(err) = self.end_session(ctx, front.pair, EndReason::Evicted) {
+            if let Err(err) = self.end_session(ctx, front.slot, EndReason::Evicted) {
                 result = Err(err);
             }
-            self.forget(front.pair);
+            self.forget(front.slot);
         }
         result
     }
@@ -962,9 +912,8 @@ impl TcpReassembler {
             let timeout = options.idle_timeout_nanos;
             let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
             let pure_syn = segment.flags.syn() && segment.ack.is_none();
-            let slot = match sessions.entry(pair) {
-                hash_map::Entry::Occupied(occupied) => {
-                    let entry = occupied.into_mut();
+            let slot = match sessions.find_mut(&pair) {
+                Some((slot, entry)) => {
                     // The pair's session may end here (idle too long, or replaced by
                     // a new connection: port reuse), or a closed one be followed by a
                     // new one.
@@ -987,34 +936,28 @@ impl TcpReassembler {
                             buffered_total,
                             tombs,
                         };
-                        opened = table.renew(entry, pair, segment, now, &mut side, &mut side_info);
+                        opened = table.renew(entry, slot, pair, segment, now, &mut side, &mut side_info);
                     }
-                    Some(entry)
+                    Some((slot, entry))
                 }
-                hash_map::Entry::Vacant(vacant) => {
-                    if opens_session {
+                None if opens_session => {
+                    let generation = forgotten.get(pair.stable_hash()).map_or(1, |g| g.saturating_add(1));
+                    let entry = Self::new_entry(options, *wanted, next_serial, pair, generation, segment, now);
+                    let serial = entry.serial;
+                    let slot = sessions.insert(pair, entry);
+                    if let Some(slot) = slot {
                         opened = true;
-                        let generation = forgotten.remove(&pair.stable_hash()).map_or(1, |g| g.saturating_add(1));
-                        Some(vacant.insert(Self::new_entry(
-                            options,
-                            *wanted,
-                            next_serial,
-                            recency,
-                            pair,
-                            generation,
-                            segment,
-                            now,
-                        )))
-                    } else {
-                        None
+                        recency.push_back(Recency { slot, serial, seen: now.as_nanos() });
                     }
+                    slot.and_then(|slot| sessions.get_mut(slot).map(|entry| (slot, entry)))
                 }
+                None => None,
             };
             match slot {
-                Some(entry) => {
-                    if now.since(entry.queued_at).as_nanos() >= step {
-                        entry.queued_at = now;
-                        recency.push_back(Recency { pair, serial: entry.serial, seen: now });
+                Some((slot, entry)) => {
+                    if now.as_nanos().saturating_sub(entry.queued_at) >= step {
+                        entry.queued_at = now.as_nanos();
+                        recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
                     }
                     match entry.live.as_deref_mut() {
                         Some(Live { session, id, verbosity: session_verbosity, buffered: session_buffered }) => {
@@ -1036,7 +979,7 @@ impl TcpReassembler {
                             } else {
                                 session.push(segment, &mut outcome);
                             }
-                            entry.last_seen = entry.last_seen.max(segment.ts);
+                            entry.last_seen = entry.last_seen.max(segment.ts.as_nanos());
                             if wanted.packet || *session_verbosity & TRACE_PACKETS != 0 {
                                 packet_session = Some(id.clone());
                             }
@@ -1057,7 +1000,7 @@ impl TcpReassembler {
                                 info = Some(Self::info(id, *session_verbosity, session, pair));
                             }
                             if session.end_reason().is_some() {
-                                Self::bury(totals, buffered_total, tombs, entry, now);
+                                Self::bury(totals, buffered_total, tombs, entry, slot, now);
                             }
                         }
                         None => {
@@ -1143,14 +1086,18 @@ impl Listener for TcpReassembler {
     /// its own event budget.
     fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
         if self.teardown.is_none() {
-            let mut open: Vec<(u64, SocketPair)> =
-                self.sessions.iter().filter(|(_, e)| e.live.is_some()).map(|(p, e)| (e.serial, *p)).collect();
+            let mut open: Vec<(u64, Slot)> = self
+                .sessions
+                .iter()
+                .filter(|(_, _, e)| e.live.is_some())
+                .map(|(slot, _, e)| (e.serial, slot))
+                .collect();
             open.sort_unstable_by_key(|(serial, _)| *serial);
-            self.teardown = Some(open.into_iter().map(|(_, pair)| pair).collect());
+            self.teardown = Some(open.into_iter().map(|(_, slot)| slot).collect());
         }
         let next = self.teardown.as_mut().and_then(VecDeque::pop_front);
-        if let Some(pair) = next {
-            self.end_session(ctx, pair, EndReason::EndOfInput)?;
+        if let Some(slot) = next {
+            self.end_session(ctx, slot, EndReason::EndOfInput)?;
         }
         let more = self.teardown.as_ref().is_some_and(|queue| !queue.is_empty());
         Ok(if more { Flow::More } else { Flow::Done })

@@ -4,6 +4,7 @@
 
 mod props;
 mod session;
+mod table;
 
 use std::net::{IpAddr, Ipv4Addr};
 
