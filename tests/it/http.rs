@@ -462,3 +462,98 @@ fn counting_what_tcp_withholds_gives_the_counts_of_reading_every_byte() {
         assert!(counting.get("http_transactions").copied().unwrap_or(0) > 0, "port {port}: {counting:?}");
     }
 }
+
+/// A body as its receiver sees it: `held` is what its chunks hold, `left_out` what was
+/// only counted.
+fn body_line(body: &netanalysis_http::Body) -> (String, u64, u64) {
+    let held: u64 = body.data.chunks().iter().map(|c| c.len() as u64).sum();
+    let line = format!(
+        "len={} data_len={} truncated={} missing={} chunked={} trailers={:?}",
+        body.len,
+        body.data.len(),
+        body.truncated(),
+        body.missing,
+        body.chunked,
+        body.trailers
+    );
+    (line, held, body.data.left_out())
+}
+
+fn request_line(r: &netanalysis_http::Request) -> (String, u64, u64) {
+    let (body, held, left_out) = body_line(&r.body);
+    let line = format!(
+        "{} {} {} {:?} {body} {:?} {:?} {} {} {}",
+        r.method, r.uri, r.version, r.headers, r.head_range, r.range, r.t_start, r.t_end, r.complete
+    );
+    (line, held, left_out)
+}
+
+fn response_line(r: &netanalysis_http::Response) -> (String, u64, u64) {
+    let (body, held, left_out) = body_line(&r.body);
+    let line = format!(
+        "{} {} {} {:?} {body} {:?} {:?} {} {} {}",
+        r.version, r.status, r.reason, r.headers, r.head_range, r.range, r.t_start, r.t_end, r.complete
+    );
+    (line, held, left_out)
+}
+
+/// Every detail of the HTTP events, read with their bodies' bytes or without; each line
+/// ends with the bytes its bodies hold and the bytes they only counted.
+fn detailed(bytes: bool) -> Recorder {
+    fn request(e: &HttpRequest) -> String {
+        let (line, held, left_out) = request_line(&e.request);
+        format!("request {line} | {held} {left_out}")
+    }
+    fn response(e: &HttpResponse) -> String {
+        let (line, held, left_out) = response_line(&e.response);
+        format!("response {:?} {line} | {held} {left_out}", e.request_index)
+    }
+    fn transaction(e: &HttpTransaction) -> String {
+        let (request, mut held, mut left_out) = request_line(&e.request);
+        let mut line = format!(
+            "transaction {} {request} {:?} {:?} {} {} {}",
+            e.index, e.request_end, e.response_start, e.t_end, e.t_elapsed, e.unanswered
+        );
+        for response in e.interim.iter().chain(&e.response) {
+            let (text, h, l) = response_line(response);
+            line.push_str(&format!(" / {text}"));
+            held += h;
+            left_out += l;
+        }
+        format!("{line} | {held} {left_out}")
+    }
+    if bytes {
+        Recorder::empty().with(request).with(response).with(transaction)
+    } else {
+        Recorder::empty().with_lengths_only(request).with_lengths_only(response).with_lengths_only(transaction)
+    }
+}
+
+#[test]
+fn receivers_that_read_no_body_bytes_get_every_other_detail_and_the_lengths() {
+    // Receivers that subscribe without the bytes events carry get the same messages
+    // (headers, ranges, times, body lengths, what max_body would have kept) with no
+    // body bytes held; TCP then withholds the bodies' bytes from HTTP (it is the one
+    // receiver of tcp_data, and monologues keep no bytes), and every count is as when
+    // they are read.
+    let mut rng = Rng(0x5eed_0002);
+    let mut bodies_left_out = 0;
+    for port in 41000..41040 {
+        let flow = random_conversation(&mut rng, port);
+        let (reading, read) = http_counts(&flow, vec![detailed(true)]);
+        let (lengths, counted) = http_counts(&flow, vec![detailed(false)]);
+        assert_eq!(reading, lengths, "port {port}");
+        let (read, counted) = (&read[0], &counted[0]);
+        assert_eq!(read.len(), counted.len(), "port {port}");
+        assert!(!read.is_empty(), "port {port}");
+        for (with_bytes, without) in read.iter().zip(counted) {
+            let (line, sizes) = with_bytes.rsplit_once(" | ").expect("sizes");
+            let (held, left_out) = sizes.split_once(' ').expect("two sizes");
+            assert_eq!(left_out, "0", "port {port}: {with_bytes}");
+            // Without the bytes, what was held is counted instead.
+            assert_eq!(without, &format!("{line} | 0 {held}"), "port {port}");
+            bodies_left_out += held.parse::<u64>().expect("a number");
+        }
+    }
+    assert!(bodies_left_out > 0);
+}

@@ -714,3 +714,47 @@ fn our_monologues_match_the_original_traces() {
     }
     assert_eq!(checked, 8);
 }
+
+#[test]
+fn tcp_monologue_receivers_that_read_no_bytes_get_every_field_but_the_bytes() {
+    // A receiver that subscribes without the bytes gets the same monologues, their
+    // lengths included, with the bytes only counted (TCP then copies none of them); a
+    // lossy direction and a session still open at the end included.
+    let mut f = flow();
+    f.handshake().send(Side::Client, b"GET / HTTP/1.0\r\n\r\n");
+    f.send_segments(Side::Server, &[b'x'; 5000], 1000);
+    f.drop_frame(6);
+    f.send(Side::Client, b"more").close();
+    let mut open = TcpFlow::new("10.0.0.9:2000", "10.0.0.2:80");
+    open.handshake().send(Side::Client, b"still open");
+    let line = |e: &TcpMonologue| {
+        let held: u64 = e.data.chunks().iter().map(|c| c.len() as u64).sum();
+        format!(
+            "{} #{} from={} bytes={} pkts={} t={}..{} offset={} gaps={:?} missing={} | {} {}",
+            e.session,
+            e.index,
+            e.from,
+            e.data.len(),
+            e.packets,
+            e.t_start,
+            e.t_end,
+            e.offset,
+            e.gaps,
+            e.missing_bytes,
+            held,
+            e.data.left_out()
+        )
+    };
+    let read = run_flows(&[&f, &open], tcp("TCP"), Recorder::empty().with(line)).lines.get();
+    let counted = run_flows(&[&f, &open], tcp("TCP"), Recorder::empty().with_lengths_only(line)).lines.get();
+    assert_eq!(read.len(), 4, "{read:#?}");
+    assert!(read.iter().any(|l| !l.contains("gaps=[]")), "{read:#?}");
+    for (with_bytes, without) in read.iter().zip(&counted) {
+        let (fields, sizes) = with_bytes.rsplit_once(" | ").expect("sizes");
+        let (held, left_out) = sizes.split_once(' ').expect("two sizes");
+        assert_eq!(left_out, "0");
+        assert!(fields.contains(&format!("bytes={held} ")), "{with_bytes}");
+        assert_eq!(without, &format!("{fields} | 0 {held}"));
+    }
+    assert_eq!(read.len(), counted.len());
+}

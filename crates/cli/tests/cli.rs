@@ -81,6 +81,51 @@ fn json_output_parses_line_by_line_and_ends_with_a_matching_run_summary() {
 }
 
 #[test]
+fn json_log_digests_read_the_monologue_bytes_and_lengths_need_none() {
+    // With `digest`, the log reads the monologues' bytes (their sha256 is of what was
+    // said); without, it subscribes without them and TCP keeps none, yet every line but
+    // the digest is the same.
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let capture = http_capture(dir.path());
+    let capture = capture.to_str().unwrap();
+    let with = run(&["--quiet", "JsonLog,digest=1", "HTTP", capture]);
+    let without = run(&["--quiet", "--json", "HTTP", capture]);
+    assert_eq!(with.status.code(), Some(0), "stderr: {}", text(&with.stderr));
+    assert_eq!(without.status.code(), Some(0), "stderr: {}", text(&without.stderr));
+    let said: [&[u8]; 4] = [
+        b"GET /a HTTP/1.1\r\nHost: example\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"GET /b HTTP/1.1\r\nHost: example\r\n\r\n",
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found",
+    ];
+    let expected: Vec<String> =
+        said.iter().map(|bytes| sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()).collect();
+    let mut with = json_lines(&with.stdout);
+    let without = json_lines(&without.stdout);
+    let digests: Vec<String> = with
+        .iter_mut()
+        .filter(|e| e["event"] == "tcp_monologue")
+        .map(|e| e.as_object_mut().unwrap().remove("sha256").unwrap().as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(digests, expected);
+    let drop_times = |events: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        events
+            .into_iter()
+            .map(|mut e| {
+                if e["event"] == "run_summary" {
+                    let o = e.as_object_mut().unwrap();
+                    o.remove("elapsed_seconds");
+                    o.remove("mb_per_second");
+                }
+                e
+            })
+            .collect()
+    };
+    assert_eq!(drop_times(with), drop_times(without));
+}
+
+#[test]
 fn trace_lines_go_to_stderr_when_json_owns_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let capture = http_capture(dir.path());

@@ -117,6 +117,8 @@ type ClearFn = fn(&mut dyn Any);
 struct TypeEntry {
     name: &'static str,
     subscribers: SmallVec<[usize; 4]>,
+    /// Some subscriber reads the captured bytes these events carry.
+    bytes_read: bool,
     /// `Vec<Option<E>>`, created on first emit.
     queue: Option<Box<dyn Any + Send>>,
     deliver: Option<DeliverFn>,
@@ -219,6 +221,20 @@ impl<'a> Context<'a> {
     /// [`emit`]: Context::emit
     pub fn wants<E: Event>(&self) -> bool {
         self.bus.index.contains_key(&TypeId::of::<E>())
+    }
+
+    /// Whether some listener that subscribed to events of type `E` reads the captured
+    /// bytes they carry: false when every subscriber asked for them without bytes
+    /// ([`Subscriptions::event_without_bytes`]), or none subscribed. An emitter may then
+    /// leave the bytes out (their lengths stay). Fixed when the dispatcher is built.
+    ///
+    /// [`Subscriptions::event_without_bytes`]: crate::Subscriptions::event_without_bytes
+    pub fn wants_bytes<E: Event>(&self) -> bool {
+        self.bus
+            .index
+            .get(&TypeId::of::<E>())
+            .and_then(|&index| self.bus.types.get(index))
+            .is_some_and(|entry| entry.bytes_read)
     }
 
     /// How many listeners subscribed to events of type `E` (0 when [`wants`] is false).
@@ -418,11 +434,12 @@ impl DispatcherBuilder {
             if subs.ticks {
                 listeners.tick_subscribers.push(index);
             }
-            for (type_id, type_name) in subs.events {
+            for (type_id, type_name, bytes) in subs.events {
                 let type_index = *bus.index.entry(type_id).or_insert_with(|| {
                     bus.types.push(TypeEntry {
                         name: type_name,
                         subscribers: SmallVec::new(),
+                        bytes_read: false,
                         queue: None,
                         deliver: None,
                         clear: None,
@@ -430,6 +447,7 @@ impl DispatcherBuilder {
                     bus.types.len() - 1
                 });
                 bus.types[type_index].subscribers.push(index);
+                bus.types[type_index].bytes_read |= bytes;
             }
             listeners.slots.push(Slot { name, listener, enabled: true });
         }
@@ -694,5 +712,75 @@ mod tests {
     #[test]
     fn wants_nothing_without_subscribers() {
         assert_eq!(answers(None, &[]), vec![("wanted", false, 0), ("unwanted", false, 0)]);
+    }
+}
+
+#[cfg(test)]
+mod bytes_tests {
+    use super::*;
+    use crate::listener::ListenerResult;
+
+    #[derive(Debug)]
+    struct Carrier;
+    impl Event for Carrier {
+        const NAME: &'static str = "carrier";
+    }
+
+    /// Subscribes to `Carrier` with or without its bytes, or both ways.
+    struct Reader {
+        bytes: Option<bool>,
+        answer: std::sync::Arc<std::sync::Mutex<Option<(bool, bool, usize)>>>,
+    }
+    impl Listener for Reader {
+        fn subscribe(&self, subs: &mut Subscriptions) {
+            match self.bytes {
+                Some(true) => {
+                    subs.event::<Carrier>();
+                }
+                Some(false) => {
+                    subs.event_without_bytes::<Carrier>();
+                }
+                None => {
+                    subs.event_without_bytes::<Carrier>().event_by_id(TypeId::of::<Carrier>(), Carrier::NAME);
+                }
+            }
+        }
+        fn on_setup(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
+            *self.answer.lock().unwrap() =
+                Some((ctx.wants::<Carrier>(), ctx.wants_bytes::<Carrier>(), ctx.subscribers::<Carrier>()));
+            Ok(())
+        }
+    }
+
+    /// `wants`, `wants_bytes` and `subscribers` for `Carrier`, with one subscriber per
+    /// entry of `readers` (`Some(b)`: with bytes or not; `None`: both ways at once).
+    fn ask(readers: &[Option<bool>]) -> Option<(bool, bool, usize)> {
+        let answer = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let mut builder = Dispatcher::builder();
+        for (k, bytes) in readers.iter().enumerate() {
+            let reader = Reader { bytes: *bytes, answer: std::sync::Arc::clone(&answer) };
+            builder.add(format!("reader{k}"), None, Box::new(reader)).unwrap();
+        }
+        builder.build().setup();
+        let answer = *answer.lock().unwrap();
+        answer
+    }
+
+    #[test]
+    fn bytes_are_wanted_when_one_subscriber_reads_them() {
+        assert_eq!(ask(&[Some(false)]), Some((true, false, 1)));
+        assert_eq!(ask(&[Some(false), Some(false)]), Some((true, false, 2)));
+        assert_eq!(ask(&[Some(false), Some(true)]), Some((true, true, 2)));
+        assert_eq!(ask(&[Some(true), Some(false)]), Some((true, true, 2)));
+        // Subscribing both ways counts once, with the bytes.
+        assert_eq!(ask(&[None]), Some((true, true, 1)));
+    }
+
+    #[test]
+    fn subscriptions_list_a_type_once_whatever_its_bytes() {
+        let mut subs = Subscriptions::default();
+        subs.event_without_bytes::<Carrier>().event::<Carrier>().event_without_bytes::<Carrier>();
+        assert_eq!(subs.event_names().collect::<Vec<_>>(), ["carrier"]);
+        assert_eq!(subs.events.first().map(|e| e.2), Some(true));
     }
 }

@@ -16,6 +16,18 @@ pub trait JsonEvent: Event {
 
     /// Writes the event's own fields (not `event` or `ts`).
     fn write_json(&self, out: &mut JsonObject<'_>);
+
+    /// Whether [`write_json`](JsonEvent::write_json), with these options, reads the
+    /// captured bytes the event carries (a monologue's data, a message's body) rather
+    /// than only their lengths. The JSON log subscribes to an event that does not
+    /// without its bytes ([`Subscriptions::event_without_bytes`]), so that the emitter
+    /// may leave them out. True unless an event says otherwise.
+    ///
+    /// [`Subscriptions::event_without_bytes`]: crate::Subscriptions::event_without_bytes
+    fn reads_bytes(options: JsonOptions) -> bool {
+        let _ = options;
+        true
+    }
 }
 
 /// Options the JSON log passes to every writer.
@@ -231,6 +243,9 @@ pub struct JsonSchema {
     pub type_id: fn() -> TypeId,
     /// Writes the event's fields; false if the event is not of this type.
     pub write: fn(&dyn AnyEvent, &mut JsonObject<'_>) -> bool,
+    /// Whether writing reads the captured bytes the event carries, with these options
+    /// ([`JsonEvent::reads_bytes`]).
+    pub reads_bytes: fn(JsonOptions) -> bool,
 }
 
 impl fmt::Debug for JsonSchema {
@@ -252,7 +267,13 @@ fn write_erased<E: JsonEvent>(event: &dyn AnyEvent, out: &mut JsonObject<'_>) ->
 impl JsonSchema {
     /// The schema of `E`.
     pub const fn of<E: JsonEvent>() -> JsonSchema {
-        JsonSchema { name: E::NAME, per_packet: E::PER_PACKET, type_id: TypeId::of::<E>, write: write_erased::<E> }
+        JsonSchema {
+            name: E::NAME,
+            per_packet: E::PER_PACKET,
+            type_id: TypeId::of::<E>,
+            write: write_erased::<E>,
+            reads_bytes: E::reads_bytes,
+        }
     }
 
     /// Every schema registered with [`json_event!`](crate::json_event) in this binary.

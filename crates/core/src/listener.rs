@@ -161,7 +161,8 @@ pub trait Listener: Send {
 pub struct Subscriptions {
     pub(crate) packets: bool,
     pub(crate) ticks: bool,
-    pub(crate) events: SmallVec<[(TypeId, &'static str); 8]>,
+    /// Event types, with whether the listener reads the captured bytes they carry.
+    pub(crate) events: SmallVec<[(TypeId, &'static str, bool); 8]>,
 }
 
 impl Subscriptions {
@@ -179,14 +180,35 @@ impl Subscriptions {
 
     /// Receive every event of type `E` through [`Listener::on_event`].
     pub fn event<E: Event>(&mut self) -> &mut Self {
-        self.event_by_id(TypeId::of::<E>(), E::NAME)
+        self.add(TypeId::of::<E>(), E::NAME, true)
+    }
+
+    /// Receive every event of type `E`, reading none of the captured bytes it carries
+    /// (a monologue's data, a message's body): their lengths and every other field are
+    /// as usual, but when no listener reads them ([`Context::wants_bytes`]) the emitter
+    /// may leave the bytes themselves out, and spare copying and holding them.
+    ///
+    /// [`Context::wants_bytes`]: crate::Context::wants_bytes
+    pub fn event_without_bytes<E: Event>(&mut self) -> &mut Self {
+        self.add(TypeId::of::<E>(), E::NAME, false)
     }
 
     /// Receive events by type id (for listeners that subscribe to types they only know
     /// at run time, like the JSON log).
     pub fn event_by_id(&mut self, type_id: TypeId, name: &'static str) -> &mut Self {
-        if !self.events.iter().any(|(t, _)| *t == type_id) {
-            self.events.push((type_id, name));
+        self.add(type_id, name, true)
+    }
+
+    /// [`event_without_bytes`](Subscriptions::event_without_bytes) by type id.
+    pub fn event_by_id_without_bytes(&mut self, type_id: TypeId, name: &'static str) -> &mut Self {
+        self.add(type_id, name, false)
+    }
+
+    fn add(&mut self, type_id: TypeId, name: &'static str, bytes: bool) -> &mut Self {
+        match self.events.iter_mut().find(|(t, _, _)| *t == type_id) {
+            // Subscribed twice: the bytes are read if either asked for them.
+            Some((_, _, read)) => *read |= bytes,
+            None => self.events.push((type_id, name, bytes)),
         }
         self
     }
@@ -198,6 +220,6 @@ impl Subscriptions {
 
     /// The wire names of the subscribed event types.
     pub fn event_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.events.iter().map(|(_, n)| *n)
+        self.events.iter().map(|(_, n, _)| *n)
     }
 }

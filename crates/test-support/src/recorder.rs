@@ -17,7 +17,8 @@ type Formatter = Box<dyn Fn(&dyn AnyEvent) -> Option<String> + Send>;
 /// the recorder was moved into a dispatcher.
 pub struct Recorder {
     lines: Arc<Mutex<Vec<String>>>,
-    formatters: Vec<(TypeId, &'static str, Formatter)>,
+    /// Per event type: its formatter, and whether it reads the bytes events carry.
+    formatters: Vec<(TypeId, &'static str, Formatter, bool)>,
     packets: bool,
 }
 
@@ -90,7 +91,15 @@ impl Recorder {
     /// Also records events of type `E`, formatted by `format`.
     pub fn with<E: Event>(mut self, format: impl Fn(&E) -> String + Send + 'static) -> Recorder {
         let formatter: Formatter = Box::new(move |ev| ev.downcast_ref::<E>().map(&format));
-        self.formatters.push((TypeId::of::<E>(), E::NAME, formatter));
+        self.formatters.push((TypeId::of::<E>(), E::NAME, formatter, true));
+        self
+    }
+
+    /// Also records events of type `E`, subscribed to without the bytes they carry
+    /// (`Subscriptions::event_without_bytes`), formatted by `format`.
+    pub fn with_lengths_only<E: Event>(mut self, format: impl Fn(&E) -> String + Send + 'static) -> Recorder {
+        let formatter: Formatter = Box::new(move |ev| ev.downcast_ref::<E>().map(&format));
+        self.formatters.push((TypeId::of::<E>(), E::NAME, formatter, false));
         self
     }
 
@@ -117,8 +126,12 @@ impl Listener for Recorder {
         if self.packets {
             subs.packets();
         }
-        for (type_id, name, _) in &self.formatters {
-            subs.event_by_id(*type_id, name);
+        for (type_id, name, _, bytes) in &self.formatters {
+            if *bytes {
+                subs.event_by_id(*type_id, name);
+            } else {
+                subs.event_by_id_without_bytes(*type_id, name);
+            }
         }
     }
 
@@ -128,7 +141,7 @@ impl Listener for Recorder {
     }
 
     fn on_event(&mut self, event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
-        for (_, _, format) in &self.formatters {
+        for (_, _, format, _) in &self.formatters {
             if let Some(line) = format(event) {
                 self.push(line);
                 break;

@@ -424,6 +424,10 @@ impl Listener for HttpAnalyzer {
             && !ctx.wants::<HttpRequest>()
             && !ctx.wants::<HttpResponse>()
             && !ctx.wants::<HttpTransaction>();
+        self.shared.bodies_left_out = !self.shared.limits.decode
+            && !ctx.wants_bytes::<HttpRequest>()
+            && !ctx.wants_bytes::<HttpResponse>()
+            && !ctx.wants_bytes::<HttpTransaction>();
         Ok(())
     }
 
@@ -453,7 +457,7 @@ impl Listener for HttpAnalyzer {
                     data.skip_until(u64::MAX);
                 }
             }
-            if self.shared.count_only {
+            if self.shared.count_only || self.shared.bodies_left_out {
                 self.sessions.lend(data);
             }
         } else {

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use netanalysis_core::{Elapsed, Event, JsonEvent, JsonObject, Timestamp};
+use netanalysis_core::{Elapsed, Event, JsonEvent, JsonObject, JsonOptions, Timestamp};
 use netanalysis_tcp::SessionId;
 
 use crate::message::{Request, Response};
@@ -39,6 +39,10 @@ impl JsonEvent for HttpRequest {
             .display("version", self.request.version)
             .u64("body_bytes", self.request.body.len);
     }
+    /// Bodies are written as their lengths.
+    fn reads_bytes(_options: JsonOptions) -> bool {
+        false
+    }
 }
 
 /// A response is complete (or its stream ended before it was): final or interim.
@@ -66,6 +70,10 @@ impl JsonEvent for HttpResponse {
             .u64("body_bytes", self.response.body.len)
             .bool("interim", self.response.is_interim())
             .opt_u64("request_index", self.request_index.map(u64::from));
+    }
+    /// Bodies are written as their lengths.
+    fn reads_bytes(_options: JsonOptions) -> bool {
+        false
     }
 }
 
@@ -147,6 +155,10 @@ impl JsonEvent for HttpTransaction {
             None => out.null("response_start"),
         };
         out.time("t_end", self.t_end).elapsed("t_elapsed", self.t_elapsed).bool("unanswered", self.unanswered);
+    }
+    /// Bodies are written as their lengths.
+    fn reads_bytes(_options: JsonOptions) -> bool {
+        false
     }
 }
 

@@ -69,8 +69,12 @@
 //! receiver of `tcp_data` the TCP listener is told to withhold them: see
 //! `TcpData::skip_until`, and to lend it the bytes it does read from the capture
 //! reader's buffer rather than copy them: see `TcpData::lend_only`); the run summary is
-//! the same. Sessions that are not (or no longer) HTTP have the rest of their bytes
-//! withheld in every mode.
+//! the same. When the listeners that receive the events all subscribed without the
+//! bytes they carry (`Subscriptions::event_without_bytes`, as the JSON log does) and
+//! `decode` is off, messages keep every detail but hold no body bytes (`Body::len`
+//! counts them, `Body::data` only counts what `max_body` would have kept), and bodies
+//! are consumed by their lengths and withheld as when counting. Sessions that are not
+//! (or no longer) HTTP have the rest of their bytes withheld in every mode.
 //!
 //! # Configuration
 //!

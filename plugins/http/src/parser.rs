@@ -640,7 +640,7 @@ const RETAINED_SPILL: usize = 4096;
 /// The longest chunk-size line accepted (size, extensions and CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// A body lent out by a parser that keeps no details ([`MessageParser::lend`]): the
+/// A body lent out by a parser that keeps no body bytes ([`MessageParser::lend`]): the
 /// stretches that continue it are consumed by their lengths alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Lent {
@@ -740,6 +740,9 @@ pub struct MessageParser {
     /// Messages carry their header fields, method, target, reason, kept body and
     /// trailers; without it they carry only what frames and pairs them, and their sizes.
     keep: bool,
+    /// Messages with details carry their body's bytes (up to `max_body`); without it,
+    /// only its length (see [`MessageParser::keep_bodies`]).
+    keep_body: bool,
 }
 
 impl MessageParser {
@@ -761,6 +764,7 @@ impl MessageParser {
             expect: VecDeque::new(),
             scratch: Vec::new(),
             keep: true,
+            keep_body: true,
         }
     }
 
@@ -772,14 +776,30 @@ impl MessageParser {
         self.keep = keep || self.limits.decode;
     }
 
+    /// Whether messages that carry their details carry their body's bytes too (the
+    /// default); without, a body's bytes are only counted (its `data` holds none of
+    /// them, [`StreamBytes::left_out`] says how many it would hold), and the rest of a
+    /// body may be lent out ([`MessageParser::lend`]). Decoding bodies needs the bytes,
+    /// so it keeps them anyway.
+    ///
+    /// [`StreamBytes::left_out`]: netanalysis_tcp::StreamBytes::left_out
+    pub(crate) fn keep_bodies(&mut self, keep: bool) {
+        self.keep_body = keep || self.limits.decode;
+    }
+
+    /// Whether body bytes are kept.
+    fn keeps_body(&self) -> bool {
+        self.keep && self.keep_body
+    }
+
     /// The body being read, lent out to be consumed by its lengths ([`Lent::take`])
-    /// without this parser: only from a parser that keeps no details, in the middle of
-    /// a body that has bytes left. The parser must get it back ([`settle`]) before it is
+    /// without this parser: only from a parser that keeps no body bytes, in the middle
+    /// of a body that has bytes left. The parser must get it back ([`settle`]) before it is
     /// used again.
     ///
     /// [`settle`]: MessageParser::settle
     pub(crate) fn lend(&self) -> Option<Lent> {
-        if self.keep || self.current.is_none() {
+        if self.keeps_body() || self.current.is_none() {
             return None;
         }
         let left = match self.state {
@@ -1299,7 +1319,7 @@ impl MessageParser {
             Framing::Chunked | Framing::UntilClose => 16,
             Framing::None => 0,
         };
-        if self.keep {
+        if self.keeps_body() {
             self.pieces.reserve(usize::try_from(expected).unwrap_or(MAX_PIECES).min(MAX_PIECES));
         }
         match framing {
@@ -1319,7 +1339,7 @@ impl MessageParser {
         let Some(current) = self.current.as_mut() else { return };
         current.t_end = current.t_end.max(self.ts);
         current.body.len = current.body.len.saturating_add(len as u64);
-        if !self.keep {
+        if !(self.keep && self.keep_body) {
             return;
         }
         let room = self.limits.max_body.saturating_sub(current.kept);
@@ -1508,6 +1528,10 @@ impl MessageParser {
             stats.incomplete += 1;
         }
         let mut body = current.body;
+        if !self.keep_body {
+            // What would have been kept, only counted.
+            body.data.count_left_out(body.len.min(self.limits.max_body));
+        }
         for piece in self.pieces.drain(..) {
             body.data.push(piece);
         }

@@ -78,6 +78,10 @@ pub(crate) struct Shared {
     /// Nobody receives the messages: sessions only count them (and their parsers keep
     /// no details), building no events.
     pub count_only: bool,
+    /// Nobody reads the bodies' bytes (the receivers subscribed without them, and
+    /// bodies are not decoded): messages carry their bodies' lengths only, and the
+    /// rest of a body is lent out to be counted.
+    pub bodies_left_out: bool,
 }
 
 impl Shared {
@@ -345,6 +349,7 @@ impl HttpSession {
                 MessageParser::new(role, shared.limits)
             };
             parser.keep_details(!shared.count_only);
+            parser.keep_bodies(!shared.bodies_left_out);
             parser
         };
         let (request_mid, response_mid) =

@@ -16,6 +16,10 @@
 //! - `packets`: include per-packet events;
 //! - `digest`: add the sha256 of bulk data (a monologue's bytes).
 //!
+//! The log subscribes to an event without the captured bytes it carries when its JSON
+//! form writes only their lengths (`JsonEvent::reads_bytes`: every TCP and HTTP event
+//! unless `digest` is on), so that TCP and HTTP need not keep them.
+//!
 //! # Example
 //! `netanalysis --json HTTP capture.pcap | jq 'select(.event=="http_transaction")'`
 //! (`--json` is short for naming `JsonLog`).
@@ -146,8 +150,13 @@ impl JsonLog {
 
 impl Listener for JsonLog {
     fn subscribe(&self, subs: &mut Subscriptions) {
+        // The bytes events carry are read only by writers that print them (digests).
         for (type_id, schema) in &self.schemas {
-            subs.event_by_id(*type_id, schema.name);
+            if (schema.reads_bytes)(self.options) {
+                subs.event_by_id(*type_id, schema.name);
+            } else {
+                subs.event_by_id_without_bytes(*type_id, schema.name);
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use netanalysis_core::{Endpoint, Event, JsonEvent, JsonObject, SocketPair, TcpFlags, Timestamp};
+use netanalysis_core::{Endpoint, Event, JsonEvent, JsonObject, JsonOptions, SocketPair, TcpFlags, Timestamp};
 use smallvec::SmallVec;
 
 use crate::session::Direction;
@@ -218,10 +218,17 @@ pub struct PacketSpan {
 }
 
 /// Reassembled bytes, held as shared chunks (the same buffers `tcp_data` handed out).
+///
+/// The bytes may also be only counted, not held: when every receiver of the event
+/// that carries them subscribed without its bytes
+/// ([`Subscriptions::event_without_bytes`](netanalysis_core::Subscriptions::event_without_bytes)),
+/// [`len`](StreamBytes::len) still counts them and [`left_out`](StreamBytes::left_out)
+/// says how many of them are not in the chunks.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct StreamBytes {
     chunks: SmallVec<[Bytes; 2]>,
     len: u64,
+    left_out: u64,
 }
 
 impl StreamBytes {
@@ -238,9 +245,21 @@ impl StreamBytes {
         }
     }
 
-    /// Total length in bytes.
+    /// Counts `len` bytes without holding them (nobody reads them).
+    pub fn count_left_out(&mut self, len: u64) {
+        self.len += len;
+        self.left_out += len;
+    }
+
+    /// Total length in bytes, those left out included.
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Bytes counted in [`len`](StreamBytes::len) but not held in the chunks (0 unless
+    /// the emitter was told that nobody reads them).
+    pub fn left_out(&self) -> u64 {
+        self.left_out
     }
 
     /// Whether there are no bytes.
@@ -286,7 +305,7 @@ impl StreamBytes {
 
 impl fmt::Debug for StreamBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StreamBytes({} bytes in {} chunks)", self.len, self.chunks.len())
+        write!(f, "StreamBytes({} bytes in {} chunks, {} left out)", self.len, self.chunks.len(), self.left_out)
     }
 }
 
@@ -458,7 +477,8 @@ pub struct TcpMonologue {
     pub from: Endpoint,
     /// Receiver.
     pub to: Endpoint,
-    /// The bytes (holes excluded).
+    /// The bytes (holes excluded); only counted when every receiver subscribed without
+    /// them (see [`StreamBytes::left_out`]).
     pub data: StreamBytes,
     /// Stream offset of the monologue's first byte (or of its first gap).
     pub offset: u64,
@@ -511,6 +531,11 @@ impl JsonEvent for TcpMonologue {
         if out.options().digest {
             out.str("sha256", &self.data.sha256_hex());
         }
+    }
+
+    /// Only the digest reads the bytes; otherwise their length is written.
+    fn reads_bytes(options: JsonOptions) -> bool {
+        options.digest
     }
 }
 

@@ -45,6 +45,10 @@
 //! copied once into a per-direction arena and handed out as shared [`bytes::Bytes`].
 //! Bytes nobody reads (no receiver of `tcp_data` or one that skips them, and no
 //! receiver of the monologue's bytes) are not copied at all when they arrive in order.
+//! A receiver of `tcp_monologue` that subscribed without its bytes
+//! (`Subscriptions::event_without_bytes`, as the JSON log does unless it writes
+//! digests) gets every field, the length included, with the bytes only counted
+//! ([`StreamBytes::left_out`]); when no receiver reads them, none are kept.
 //! When the only receiver of `tcp_data` keeps none of its bytes past its call and says
 //! so ([`TcpData::lend_only`]), and no monologue keeps its bytes, a stretch released as
 //! soon as its segment arrives is lent: a slice of the capture reader's buffer

@@ -311,11 +311,13 @@ struct Wanted {
     /// ([`TcpData::lend_only`]) is lent.
     data_alone: bool,
     monologue: bool,
+    /// Some receiver of `tcp_monologue` reads its bytes.
+    monologue_bytes: bool,
 }
 
 impl Default for Wanted {
     fn default() -> Self {
-        Wanted { packet: true, data: true, data_alone: false, monologue: true }
+        Wanted { packet: true, data: true, data_alone: false, monologue: true, monologue_bytes: true }
     }
 }
 
@@ -489,11 +491,12 @@ impl TcpReassembler {
         };
         *next_serial += 1;
         let mut session = TcpSession::new(segment, options.limits);
-        // Monologue bytes are kept only for someone who reads them: a subscriber, the
-        // dump files or the monologue trace.
-        let monologues_read = wanted.monologue || options.dump.is_some() || verbosity & TRACE_MONOLOGUES != 0;
-        session.keep_monologue_data(monologues_read);
-        session.report_monologues(monologues_read);
+        // Monologue bytes are kept only for someone who reads them: a subscriber that
+        // asked for them, the dump files or the monologue trace; monologues are built
+        // for any subscriber.
+        let traced = options.dump.is_some() || verbosity & TRACE_MONOLOGUES != 0;
+        session.keep_monologue_data(wanted.monologue_bytes || traced);
+        session.report_monologues(wanted.monologue || traced);
         session.report_data(wanted.data);
         Entry {
             serial: *next_serial,
@@ -1066,6 +1069,7 @@ impl Listener for TcpReassembler {
             data: ctx.wants::<TcpData>(),
             data_alone: ctx.subscribers::<TcpData>() == 1,
             monologue: ctx.wants::<TcpMonologue>(),
+            monologue_bytes: ctx.wants_bytes::<TcpMonologue>(),
         };
         if let Some(dir) = &self.options.dump {
             std::fs::create_dir_all(dir).map_err(|err| {

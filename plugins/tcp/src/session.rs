@@ -463,8 +463,10 @@ impl TcpSession {
     /// them (`which_pkts`); they do unless this is set to `false` before the first
     /// segment. Without, a monologue keeps everything else (index, offset, times, packet
     /// count, gaps, missing and uncaptured bytes) and still ends at the same points,
-    /// `max_monologue` included, but its `data` and `which_pkts` are empty: for a caller that counts monologues but does not read them, which then
-    /// neither clones a handle per chunk nor grows those lists.
+    /// `max_monologue` included, but its `data` only counts its bytes
+    /// ([`StreamBytes::left_out`](crate::StreamBytes::left_out)) and `which_pkts` is
+    /// empty: for a caller whose receivers do not read the bytes, which then neither
+    /// clones a handle per chunk nor grows those lists.
     pub fn keep_monologue_data(&mut self, keep: bool) {
         self.keep_monologue_data = keep;
     }
@@ -951,6 +953,7 @@ impl TcpSession {
                         monologue.note_packet(packet, ts, len);
                     } else {
                         monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
+                        monologue.data.count_left_out(len);
                     }
                     let end = offset.saturating_add(len);
                     let deliver = report && end >= half.unneeded_before;
@@ -975,6 +978,7 @@ impl TcpSession {
                     // Only released as such when monologues keep no bytes.
                     half.monologue_len += len;
                     monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
+                    monologue.data.count_left_out(len);
                     if report {
                         Withheld::add(&mut half.withheld, offset.saturating_add(len), len, packet, ts);
                     }

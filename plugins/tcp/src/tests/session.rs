@@ -430,10 +430,15 @@ fn established_monologues_without_data_keep_everything_else() {
             (Action::Monologue(full), Action::Monologue(lean)) => {
                 monologues += 1;
                 assert!(!full.data.is_empty() || full.which_pkts.is_empty());
-                assert!(lean.data.is_empty());
+                // The bytes are counted, not held.
+                assert!(lean.data.chunks().is_empty());
+                assert_eq!(lean.data.len(), full.data.len());
+                assert_eq!(lean.data.left_out(), full.data.len());
+                assert_eq!(full.data.left_out(), 0);
                 assert!(lean.which_pkts.is_empty());
                 let mut expected = full.clone();
                 expected.data = crate::events::StreamBytes::new();
+                expected.data.count_left_out(full.data.len());
                 expected.which_pkts.clear();
                 assert_eq!(**lean, *expected);
             }
@@ -517,7 +522,8 @@ fn established_unneeded_bytes_are_withheld_and_counted_into_the_next_stretch() {
         // The monologue and the counts are those of a receiver that reads every byte.
         let monologue = h.monologues()[0].clone();
         assert_eq!(monologue.gaps.as_slice(), [Gap { offset: 400, len: 100 }]);
-        assert_eq!(monologue.data.len(), if keep_data { 600 } else { 0 });
+        assert_eq!(monologue.data.len(), 600);
+        assert_eq!(monologue.data.left_out(), if keep_data { 0 } else { 600 });
         assert_eq!(h.session().stats().stream.reassembled_bytes, 602);
     }
 }
