@@ -21,7 +21,8 @@ struct BigMonologues {
 
 impl Listener for BigMonologues {
     fn subscribe(&self, subs: &mut Subscriptions) {
-        subs.event::<TcpMonologue>();
+        // Only the lengths are read: TCP need not keep the bytes for this plugin.
+        subs.event_without_bytes::<TcpMonologue>();
     }
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
