@@ -119,7 +119,8 @@ impl Example1 {
 
 impl Listener for Example1 {
     fn subscribe(&self, subs: &mut Subscriptions) {
-        subs.event::<TcpMonologue>().event::<MonologueBandwidth>();
+        // It reads monologues' lengths, not their bytes.
+        subs.event_without_bytes::<TcpMonologue>().event::<MonologueBandwidth>();
     }
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {

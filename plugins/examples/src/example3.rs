@@ -124,7 +124,8 @@ impl Example3 {
 
 impl Listener for Example3 {
     fn subscribe(&self, subs: &mut Subscriptions) {
-        subs.event::<HttpTransaction>();
+        // It reads times, never the bodies' bytes.
+        subs.event_without_bytes::<HttpTransaction>();
     }
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {

@@ -191,7 +191,8 @@ fn ranking(counts: &HashMap<(Endpoint, Endpoint), Tally>) -> Vec<PortCount> {
 
 impl Listener for PortCounter {
     fn subscribe(&self, subs: &mut Subscriptions) {
-        subs.event::<TcpMonologue>();
+        // It counts bytes without reading them.
+        subs.event_without_bytes::<TcpMonologue>();
     }
 
     fn on_event(&mut self, event: &dyn AnyEvent, _ctx: &mut Context<'_>) -> ListenerResult {
