@@ -479,22 +479,29 @@ fn body_line(body: &netanalysis_http::Body) -> (String, u64, u64) {
     (line, held, body.data.left_out())
 }
 
+/// A message's start line, then what requests and responses share.
+fn message_line(
+    start: String,
+    headers: &[netanalysis_http::Header],
+    body: &netanalysis_http::Body,
+    ranges: [&std::ops::Range<u64>; 2],
+    times: [netanalysis_core::Timestamp; 2],
+    complete: bool,
+) -> (String, u64, u64) {
+    let (body, held, left_out) = body_line(body);
+    let [head_range, range] = ranges;
+    let [t_start, t_end] = times;
+    (format!("{start} {headers:?} {body} {head_range:?} {range:?} {t_start} {t_end} {complete}"), held, left_out)
+}
+
 fn request_line(r: &netanalysis_http::Request) -> (String, u64, u64) {
-    let (body, held, left_out) = body_line(&r.body);
-    let line = format!(
-        "{} {} {} {:?} {body} {:?} {:?} {} {} {}",
-        r.method, r.uri, r.version, r.headers, r.head_range, r.range, r.t_start, r.t_end, r.complete
-    );
-    (line, held, left_out)
+    let start = format!("{} {} {}", r.method, r.uri, r.version);
+    message_line(start, &r.headers, &r.body, [&r.head_range, &r.range], [r.t_start, r.t_end], r.complete)
 }
 
 fn response_line(r: &netanalysis_http::Response) -> (String, u64, u64) {
-    let (body, held, left_out) = body_line(&r.body);
-    let line = format!(
-        "{} {} {} {:?} {body} {:?} {:?} {} {} {}",
-        r.version, r.status, r.reason, r.headers, r.head_range, r.range, r.t_start, r.t_end, r.complete
-    );
-    (line, held, left_out)
+    let start = format!("{} {} {}", r.version, r.status, r.reason);
+    message_line(start, &r.headers, &r.body, [&r.head_range, &r.range], [r.t_start, r.t_end], r.complete)
 }
 
 /// Every detail of the HTTP events, read with their bodies' bytes or without; each line
