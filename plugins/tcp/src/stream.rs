@@ -43,7 +43,8 @@ const MAX_BLOCK: usize = 16 * 1024;
 /// Declared holes remembered to recognise their late bytes.
 const RECENT_GAPS: usize = 8;
 /// Arena blocks a thread keeps for reuse (at most 256 KiB of 16 KiB blocks; 64 cost
-/// 768 KiB more on a long capture, where the pool fills, and saved no allocation)...
+/// 768 KiB more on a long capture, where the pool fills, and saved 2 of 30,356
+/// allocations over 30 MB of real HTTP traffic logged with `--json HTTP`)...
 const SPARE_BLOCKS: usize = 16;
 /// ... and how many of them a direction looks at for one whose bytes are all released.
 const SPARE_TRIES: usize = 4;
