@@ -35,6 +35,10 @@ pub(crate) struct SessionTable<V> {
     slab: Vec<Place<V>>,
     /// Free places of the slab, the latest freed last.
     free: Vec<u32>,
+    /// The place the last per-packet lookup found: segments come in bursts per
+    /// connection, and a held place whose pair matches is that pair's entry (a pair
+    /// has one entry at most), so a repeat needs no hashing.
+    last: u32,
 }
 
 /// A place of the slab: the pair it was last given to, and its entry while held. The
@@ -47,7 +51,13 @@ struct Place<V> {
 
 impl<V> Default for SessionTable<V> {
     fn default() -> Self {
-        SessionTable { hasher: PairHashBuilder::new(), index: HashTable::new(), slab: Vec::new(), free: Vec::new() }
+        SessionTable {
+            hasher: PairHashBuilder::new(),
+            index: HashTable::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            last: u32::MAX,
+        }
     }
 }
 
@@ -68,7 +78,10 @@ impl<V> SessionTable<V> {
     /// The slot of `pair`'s entry and the entry, to change: the per-packet lookup.
     #[inline(always)]
     pub(crate) fn find_mut(&mut self, pair: &SocketPair) -> Option<(Slot, &mut V)> {
-        let slot = self.find(pair)?;
+        let repeat =
+            self.slab.get(self.last as usize).is_some_and(|place| place.pair == *pair && place.value.is_some());
+        let slot = if repeat { Slot(self.last) } else { self.find(pair)? };
+        self.last = slot.0;
         Some((slot, self.slab.get_mut(slot.0 as usize)?.value.as_mut()?))
     }
 

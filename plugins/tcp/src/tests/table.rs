@@ -24,6 +24,18 @@ enum TableOp {
     Remove(u16, u8),
 }
 
+fn c_of(op: &TableOp) -> u16 {
+    match op {
+        TableOp::Insert(c, _, _) | TableOp::Remove(c, _) => *c,
+    }
+}
+
+fn s_of(op: &TableOp) -> u8 {
+    match op {
+        TableOp::Insert(_, s, _) | TableOp::Remove(_, s) => *s,
+    }
+}
+
 fn table_op() -> impl Strategy<Value = TableOp> {
     // Few pairs, so that inserts, replacements and removals meet.
     prop_oneof![
@@ -39,7 +51,7 @@ proptest! {
         let mut model: HashMap<SocketPair, u64> = HashMap::new();
         let mut most = 0;
         for op in ops {
-            match op {
+            match op.clone() {
                 TableOp::Insert(c, s, value) => {
                     let slot = table.insert(pair(c, s), value).expect("a slot");
                     prop_assert_eq!(table.find(&pair(c, s)), Some(slot));
@@ -50,6 +62,13 @@ proptest! {
                     prop_assert_eq!(removed, model.remove(&pair(c, s)).map(|value| (pair(c, s), value)));
                     prop_assert_eq!(table.find(&pair(c, s)), None);
                 }
+            }
+            // The per-packet lookup (which remembers the place it found last) agrees,
+            // asked twice in a row and for a neighbour.
+            for (c, s) in [(c_of(&op), s_of(&op)), (c_of(&op), s_of(&op)), (c_of(&op) ^ 1, s_of(&op))] {
+                let found = table.find_mut(&pair(c, s)).map(|(slot, value)| (slot, *value));
+                prop_assert_eq!(found.map(|(_, value)| value), model.get(&pair(c, s)).copied());
+                prop_assert_eq!(found.map(|(slot, _)| slot), table.find(&pair(c, s)));
             }
             most = most.max(model.len());
             prop_assert_eq!(table.len(), model.len());
