@@ -713,12 +713,6 @@ mod tests {
     fn wants_nothing_without_subscribers() {
         assert_eq!(answers(None, &[]), vec![("wanted", false, 0), ("unwanted", false, 0)]);
     }
-}
-
-#[cfg(test)]
-mod bytes_tests {
-    use super::*;
-    use crate::listener::ListenerResult;
 
     #[derive(Debug)]
     struct Carrier;

@@ -760,9 +760,8 @@ impl TcpReassembler {
     fn end_session(&mut self, ctx: &mut Context<'_>, slot: Slot, reason: EndReason) -> ListenerResult {
         let now = ctx.now();
         let mut actions = std::mem::take(&mut self.side_actions);
-        let pair = self.sessions.pair(slot);
-        let info = match (pair, self.sessions.get_mut(slot)) {
-            (Some(pair), Some(entry)) => match entry.live.as_mut() {
+        let info = match self.sessions.get_mut_with_pair(slot) {
+            Some((pair, entry)) => match entry.live.as_mut() {
                 Some(live) => {
                     live.session.end(reason, now, &mut actions);
                     let info = Self::info(&live.id, live.verbosity, &live.session, pair);
@@ -771,7 +770,7 @@ impl TcpReassembler {
                 }
                 None => None,
             },
-            _ => None,
+            None => None,
         };
         let result = match info {
             Some(info) => self.emit_actions(ctx, &info, &mut actions),

@@ -70,9 +70,15 @@ impl<V> SessionTable<V> {
     /// The slot of `pair`'s entry.
     #[inline(always)]
     pub(crate) fn find(&self, pair: &SocketPair) -> Option<Slot> {
+        self.find_hashed(self.hasher.hash_one(pair), pair)
+    }
+
+    /// The slot of `pair`'s entry, `hash` being the pair's hash.
+    #[inline(always)]
+    fn find_hashed(&self, hash: u64, pair: &SocketPair) -> Option<Slot> {
         let slab = &self.slab;
         let held = |slot: &u32| slab.get(*slot as usize).is_some_and(|place| place.pair == *pair);
-        self.index.find(self.hasher.hash_one(pair), held).map(|slot| Slot(*slot))
+        self.index.find(hash, held).map(|slot| Slot(*slot))
     }
 
     /// The slot of `pair`'s entry and the entry, to change: the per-packet lookup.
@@ -102,10 +108,17 @@ impl<V> SessionTable<V> {
         place.value.as_ref().map(|_| place.pair)
     }
 
+    /// The entry in `slot` with its pair, the entry to change.
+    pub(crate) fn get_mut_with_pair(&mut self, slot: Slot) -> Option<(SocketPair, &mut V)> {
+        let place = self.slab.get_mut(slot.0 as usize)?;
+        Some((place.pair, place.value.as_mut()?))
+    }
+
     /// Puts `value` as `pair`'s entry (replacing the one it had) and returns its slot;
     /// `None` when the table cannot number another slot (four billion entries).
     pub(crate) fn insert(&mut self, pair: SocketPair, value: V) -> Option<Slot> {
-        if let Some(slot) = self.find(&pair) {
+        let hash = self.hasher.hash_one(pair);
+        if let Some(slot) = self.find_hashed(hash, &pair) {
             if let Some(held) = self.get_mut(slot) {
                 *held = value;
             }
@@ -127,7 +140,7 @@ impl<V> SessionTable<V> {
         let hasher = self.hasher;
         let slab = &self.slab;
         let rehash = |slot: &u32| slab.get(*slot as usize).map_or(0, |place| hasher.hash_one(place.pair));
-        self.index.insert_unique(hasher.hash_one(pair), slot, rehash);
+        self.index.insert_unique(hash, slot, rehash);
         Some(Slot(slot))
     }
 
