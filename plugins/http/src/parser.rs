@@ -11,6 +11,7 @@
 //! body being read), however long the message.
 
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 
 use bytes::Bytes;
 use netanalysis_core::Timestamp;
@@ -410,43 +411,9 @@ enum Section {
 /// `max_headers` slots.
 const FIRST_SLOTS: usize = 32;
 
-/// Parses the head at the start of `buf`, which lies in `owner` (kept fields share its
-/// bytes), with httparse (falling back to a lenient reading of a request line it
-/// refuses). The fields go to an array on the stack; a
-/// head with more than `FIRST_SLOTS` of them is parsed again into the field array kept
-/// in `scratch`, recycled so that it is allocated once. Without `keep`, only what frames
-/// the body is read out of the head.
-fn parse_head(
-    role: Role,
-    buf: &[u8],
-    owner: &Bytes,
-    max_headers: usize,
-    keep: bool,
-    scratch: &mut Vec<httparse::Header<'static>>,
-) -> Parsed {
-    let mut first = [httparse::EMPTY_HEADER; FIRST_SLOTS];
-    let slots = max_headers.min(FIRST_SLOTS);
-    let attempt = parse_head_with(role, buf, owner, keep, first.get_mut(..slots).unwrap_or_default());
-    if !matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) || slots >= max_headers {
-        return attempt;
-    }
-    let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
-    fields.clear();
-    fields.resize(max_headers, httparse::EMPTY_HEADER);
-    let result = parse_head_with(role, buf, owner, keep, &mut fields);
-    fields.clear();
-    // An empty vector collected in place keeps its allocation for the next head.
-    *scratch = fields.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
-    result
-}
-
-fn parse_head_with<'b>(
-    role: Role,
-    buf: &'b [u8],
-    owner: &Bytes,
-    keep: bool,
-    fields: &mut [httparse::Header<'b>],
-) -> Parsed {
+/// How heads are read: as leniently as the browsers and Wireshark read them.
+#[inline(always)]
+fn parser_config() -> httparse::ParserConfig {
     let mut config = httparse::ParserConfig::default();
     config
         .allow_spaces_after_header_name_in_responses(true)
@@ -455,6 +422,49 @@ fn parse_head_with<'b>(
         .allow_multiple_spaces_in_response_status_delimiters(true)
         .ignore_invalid_headers_in_responses(true)
         .ignore_invalid_headers_in_requests(true);
+    config
+}
+
+/// Parses the head at the start of `buf`, which lies in `owner` (kept fields share its
+/// bytes), with httparse (falling back to a lenient reading of a request line it
+/// refuses). The fields go to slots on the stack, left uninitialised (httparse writes
+/// each slot it uses before it is read); a head with more than `FIRST_SLOTS` of them is
+/// parsed again into the field array kept in `scratch`, recycled so that it is allocated
+/// once. Without `keep`, only what frames the body is read out of the head.
+fn parse_head(
+    role: Role,
+    buf: &[u8],
+    owner: &Bytes,
+    max_headers: usize,
+    keep: bool,
+    scratch: &mut Vec<httparse::Header<'static>>,
+) -> Parsed {
+    let mut first = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FIRST_SLOTS];
+    let slots = max_headers.min(FIRST_SLOTS);
+    let attempt = parse_head_with(role, buf, owner, keep, max_headers, first.get_mut(..slots).unwrap_or_default());
+    if !matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) || slots >= max_headers {
+        return attempt;
+    }
+    let mut fields: Vec<httparse::Header<'_>> = std::mem::take(scratch);
+    fields.clear();
+    fields.resize(max_headers, httparse::EMPTY_HEADER);
+    let mut slots: Vec<MaybeUninit<httparse::Header<'_>>> = fields.into_iter().map(MaybeUninit::new).collect();
+    let result = parse_head_with(role, buf, owner, keep, max_headers, &mut slots);
+    slots.clear();
+    // An empty vector collected in place keeps its allocation for the next head.
+    *scratch = slots.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
+    result
+}
+
+fn parse_head_with<'b>(
+    role: Role,
+    buf: &'b [u8],
+    owner: &Bytes,
+    keep: bool,
+    max_headers: usize,
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Parsed {
+    let config = parser_config();
     // Where the head ends, for the slow paths (httparse knows it on success).
     let head_end = || find_head_end(buf, 0, false);
     let failed = |error: HeadError| match head_end() {
@@ -464,8 +474,8 @@ fn parse_head_with<'b>(
     match role {
         Role::Request => {
             let status = {
-                let mut request = httparse::Request::new(fields);
-                match config.parse_request(&mut request, buf) {
+                let mut request = httparse::Request::new(&mut []);
+                match config.parse_request_with_uninit_headers(&mut request, buf, slots) {
                     Ok(httparse::Status::Complete(end)) => {
                         let method = request.method.unwrap_or_default();
                         let line = StartLine::Request {
@@ -488,16 +498,16 @@ fn parse_head_with<'b>(
                 Err(true) => failed(HeadError::TooMany),
                 _ => match head_end() {
                     None => Parsed::Partial,
-                    Some(end) => match lenient_request(buf, owner, end, keep, fields) {
-                        Some(parsed) => Parsed::Done(parsed, end),
-                        None => Parsed::Failed(HeadError::Malformed, end),
+                    Some(end) => match lenient_request(buf, owner, end, keep, max_headers) {
+                        Ok(parsed) => Parsed::Done(parsed, end),
+                        Err(error) => Parsed::Failed(error, end),
                     },
                 },
             }
         }
         Role::Response => {
-            let mut response = httparse::Response::new(fields);
-            match config.parse_response(&mut response, buf) {
+            let mut response = httparse::Response::new(&mut []);
+            match config.parse_response_with_uninit_headers(&mut response, buf, slots) {
                 Ok(httparse::Status::Complete(end)) => {
                     let line = StartLine::Response {
                         version: Version::http1(response.version.unwrap_or(1)),
@@ -516,26 +526,23 @@ fn parse_head_with<'b>(
 
 /// Reads a request head httparse refused, the way Wireshark still shows it: the first
 /// line split at spaces into method, target and version (either may be missing, as in
-/// an HTTP/0.9 `GET /` or a mangled `GET /HTTP/1.1`), then whatever header fields parse.
-fn lenient_request<'b>(
-    head: &'b [u8],
-    owner: &Bytes,
-    end: usize,
-    keep: bool,
-    fields: &mut [httparse::Header<'b>],
-) -> Option<Head> {
-    let region = head.get(..end)?;
-    let line_end = region.iter().position(|b| *b == b'\n')?;
-    let line = region.get(..line_end)?;
+/// an HTTP/0.9 `GET /` or a mangled `GET /HTTP/1.1`), then its header fields as httparse
+/// reads them (up to `max_headers` of them; lines it cannot read are left out).
+#[cold]
+#[inline(never)]
+fn lenient_request(head: &[u8], owner: &Bytes, end: usize, keep: bool, max_headers: usize) -> Result<Head, HeadError> {
+    let region = head.get(..end).ok_or(HeadError::Malformed)?;
+    let line_end = region.iter().position(|b| *b == b'\n').ok_or(HeadError::Malformed)?;
+    let line = region.get(..line_end).unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut parts = line.split(|b| *b == b' ').filter(|p| !p.is_empty());
-    let method = parts.next()?;
+    let method = parts.next().ok_or(HeadError::Malformed)?;
     if method.len() > MAX_METHOD || !method.iter().all(|b| is_method_char(*b)) {
-        return None;
+        return Err(HeadError::Malformed);
     }
     let uri = parts.next().unwrap_or_default();
     if uri.iter().any(|b| b.is_ascii_control()) {
-        return None;
+        return Err(HeadError::Malformed);
     }
     let version = match parts.next() {
         Some(v) if v.len() == 8 && v.starts_with(b"HTTP/") && v.get(6) == Some(&b'.') => {
@@ -548,8 +555,11 @@ fn lenient_request<'b>(
         _ => Version::HTTP_09,
     };
     let rest = region.get(line_end + 1..).unwrap_or_default();
-    let parsed: &[httparse::Header<'_>] = match httparse::parse_headers(rest, fields) {
+    let lines = rest.iter().filter(|b| **b == b'\n').count();
+    let mut fields = vec![httparse::EMPTY_HEADER; max_headers.min(lines.saturating_add(1))];
+    let parsed: &[httparse::Header<'_>] = match httparse::parse_headers(rest, &mut fields) {
         Ok(httparse::Status::Complete((_, parsed))) => parsed,
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooMany),
         _ => &[],
     };
     let line = StartLine::Request {
@@ -559,7 +569,7 @@ fn lenient_request<'b>(
         is_head: method == b"HEAD",
         connect: method == b"CONNECT",
     };
-    Some(Head::new(line, owner, parsed, keep))
+    Ok(Head::new(line, owner, parsed, keep))
 }
 
 fn own_headers(head: &Bytes, fields: &[httparse::Header<'_>]) -> Vec<Header> {

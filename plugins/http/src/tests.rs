@@ -288,6 +288,49 @@ fn too_many_headers_is_a_counted_error() {
     dir.push(b"GET /five HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\nGET /ok HTTP/1.1\r\n\r\n");
     assert_eq!(dir.stats.too_many_headers, 1);
     assert_eq!(dir.requests().iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(), ["/ok"]);
+    // The same limit for a request line only the lenient reading accepts.
+    let mut dir = Direction::with_limits(Role::Request, limits);
+    dir.push(b"GET /five HTTP/1.\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\nGET /four HTTP/1.\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n");
+    assert_eq!(dir.stats.too_many_headers, 1);
+    assert_eq!(dir.requests().iter().map(|r| (r.uri.as_str(), r.headers.len())).collect::<Vec<_>>(), [("/four", 4)]);
+}
+
+#[test]
+fn heads_with_more_fields_than_the_first_try_holds_keep_every_field_in_order() {
+    // The first parse has room for 32 fields; a head with more is parsed again with
+    // `max_headers` slots, twice here so that the recycled slots are used too.
+    let mut dir = Direction::new(Role::Request);
+    let mut message = Vec::new();
+    for uri in ["/first", "/second"] {
+        write!(message, "GET {uri} HTTP/1.1\r\n").unwrap();
+        for k in 0..40 {
+            write!(message, "X-{k}: {k}\r\n").unwrap();
+        }
+        message.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+    }
+    dir.push(&message);
+    let requests = dir.requests();
+    assert_eq!(requests.iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(), ["/first", "/second"]);
+    for request in &requests {
+        let names: Vec<String> = request.headers.iter().map(|h| h.name().to_owned()).collect();
+        let mut expected: Vec<String> = (0..40).map(|k| format!("X-{k}")).collect();
+        expected.push("Content-Length".to_owned());
+        assert_eq!(names, expected);
+        assert_eq!(request.body.len, 2);
+    }
+    // A request line httparse refuses still gets its fields, past the first 32 too.
+    let mut dir = Direction::new(Role::Request);
+    let mut message = b"GET /lenient HTTP/1.\r\n".to_vec();
+    for k in 0..40 {
+        write!(message, "X-{k}: {k}\r\n").unwrap();
+    }
+    message.extend_from_slice(b"Host: example\r\n\r\n");
+    dir.push(&message);
+    let requests = dir.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].uri, "/lenient");
+    assert_eq!(requests[0].headers.len(), 41);
+    assert_eq!(requests[0].host(), Some("example"));
 }
 
 #[test]
