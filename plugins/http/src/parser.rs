@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use netanalysis_core::Timestamp;
@@ -103,11 +104,11 @@ pub enum ParserOutput {
         connect: bool,
     },
     /// A request ended.
-    Request(Request),
+    Request(Arc<Request>),
     /// A response ended.
     Response {
         /// The response.
-        response: Response,
+        response: Arc<Response>,
         /// The index of the request it answers, if known.
         answers: Option<u32>,
     },
@@ -1562,7 +1563,7 @@ impl MessageParser {
         let headers = current.head.headers;
         match current.head.line {
             StartLine::Request { method, uri, version, .. } => {
-                out.push(ParserOutput::Request(Request {
+                out.push(ParserOutput::Request(Arc::new(Request {
                     method,
                     uri,
                     version,
@@ -1573,11 +1574,11 @@ impl MessageParser {
                     t_start: current.t_start,
                     t_end: current.t_end,
                     complete,
-                }));
+                })));
             }
             StartLine::Response { version, status, reason } => {
                 out.push(ParserOutput::Response {
-                    response: Response {
+                    response: Arc::new(Response {
                         version,
                         status,
                         reason,
@@ -1588,7 +1589,7 @@ impl MessageParser {
                         t_start: current.t_start,
                         t_end: current.t_end,
                         complete,
-                    },
+                    }),
                     answers: current.answers,
                 });
             }

@@ -487,7 +487,6 @@ impl HttpSession {
                     let id = self.id.clone();
                     let entry = self.request_ended(shared);
                     if !shared.count_only {
-                        let request = Arc::new(request);
                         let index = match entry {
                             Some(entry) => {
                                 entry.request = Some(Arc::clone(&request));
@@ -506,7 +505,6 @@ impl HttpSession {
                     let interim = response.is_interim();
                     let entry = self.response_ended(interim, answers, shared);
                     if !shared.count_only {
-                        let response = Arc::new(response);
                         emitted.push(Emitted::Response(HttpResponse {
                             session: id,
                             request_index: answers,

@@ -62,7 +62,7 @@ impl Direction {
     }
 
     fn requests(&self) -> Vec<&Request> {
-        self.out.iter().filter_map(|o| if let ParserOutput::Request(r) = o { Some(r) } else { None }).collect()
+        self.out.iter().filter_map(|o| if let ParserOutput::Request(r) = o { Some(&**r) } else { None }).collect()
     }
 
     fn responses(&self) -> Vec<(&Response, Option<u32>)> {
@@ -70,7 +70,7 @@ impl Direction {
             .iter()
             .filter_map(|o| {
                 if let ParserOutput::Response { response, answers } = o {
-                    Some((response, *answers))
+                    Some((&**response, *answers))
                 } else {
                     None
                 }
