@@ -45,8 +45,10 @@
 //! `http_sessions_not_http_after_upgrade`).
 //!
 //! Heads are read with httparse; a request line it refuses (no version, `HTTP/1.`, a
-//! bare `OPTIONS`) is still read the way Wireshark shows it, split at spaces, and an
-//! HTTP/0.9 request (`GET /` alone) is a request with version `HTTP/0.9`. Of several
+//! bare `OPTIONS`) is still read the way Wireshark shows it, split at spaces, with the
+//! header fields httparse can read after it (more than `max_headers` of them are too
+//! many, as for any head), and an HTTP/0.9 request (`GET /` alone) is a request with
+//! version `HTTP/0.9`. Of several
 //! conflicting `Content-Length` values the last is used, as Wireshark does (counted as
 //! `http_conflicting_content_length`). `101 Switching Protocols` is the final answer
 //! of its exchange, not an interim response.
