@@ -21,7 +21,7 @@
 //! lie in libpcap's buffer). The reader reuses a buffer once every clone of it is
 //! dropped, and batches come back to a pool, so steady-state reading allocates nothing.
 //!
-//! A packet goes to the shard its socket pair hashes to (`SocketPair::stable_hash`, so a
+//! A packet goes to the shard its socket pair hashes to (`SocketPair::unordered_hash`, so a
 //! session's packets always reach the same shard, in capture order); packets without a
 //! socket pair (not TCP or UDP, fragments still waiting for the rest of their datagram,
 //! undecodable frames) go to the first shard. The reader counts every packet, good or
@@ -203,7 +203,7 @@ pub(crate) struct Outcome {
 
 fn shard_of(packet: &Packet<'_>, shards: usize) -> usize {
     match (packet.src(), packet.dst()) {
-        (Some(src), Some(dst)) => (SocketPair::new(src, dst).stable_hash() % shards as u64) as usize,
+        (Some(src), Some(dst)) => (SocketPair::unordered_hash(src, dst) % shards as u64) as usize,
         _ => 0,
     }
 }
