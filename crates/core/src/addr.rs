@@ -137,50 +137,43 @@ impl SocketPair {
     /// [`stable_hash`]: SocketPair::stable_hash
     #[inline]
     pub fn unordered_hash(a: Endpoint, b: Endpoint) -> u64 {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let fold = |h: u64, word: u64| {
-            let product = u128::from(h ^ word).wrapping_mul(u128::from(K));
-            // The low and the high half of the product, folded (truncations intended).
-            (product as u64) ^ ((product >> 64) as u64)
-        };
-        let endpoint = |ep: Endpoint| {
-            let port = u64::from(ep.port);
-            match ep.addr {
-                IpAddr::V4(a) => fold(0x243f_6a88_85a3_08d3, u64::from(u32::from(a)) << 16 | port),
-                IpAddr::V6(a) => {
-                    let bits = u128::from(a);
-                    // The two halves of the address (truncations intended), then the port.
-                    fold(fold(fold(0x1319_8a2e_0370_7344, (bits >> 64) as u64), bits as u64), port | 1 << 32)
-                }
-            }
-        };
-        fold(endpoint(a).wrapping_add(endpoint(b)), K)
+        fold(fold_endpoint(HASH_SEED, a).wrapping_add(fold_endpoint(HASH_SEED, b)), HASH_K)
     }
 
-    /// A 64-bit hash that does not depend on direction or on the process (for sharding):
-    /// the endpoints as words, each folded in with a 128-bit multiply. Stable across
-    /// runs and platforms (arithmetic only), and a few instructions per pair, because a
-    /// sharded run hashes every packet's pair on the reading path.
+    /// A 64-bit hash that does not depend on direction or on the process: the endpoints
+    /// in order, each folded in with a 128-bit multiply. Stable across runs and
+    /// platforms (arithmetic only), and a few instructions per pair. The TCP listener
+    /// keeps the generations of pairs that left under it.
     pub fn stable_hash(&self) -> u64 {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let fold = |h: u64, word: u64| {
-            let product = u128::from(h ^ word).wrapping_mul(u128::from(K));
-            // The low and the high half of the product, folded (truncations intended).
-            (product as u64) ^ ((product >> 64) as u64)
-        };
-        let mut h: u64 = 0x243f_6a88_85a3_08d3;
-        for ep in [self.low, self.high] {
-            let port = u64::from(ep.port);
-            h = match ep.addr {
-                IpAddr::V4(a) => fold(h, u64::from(u32::from(a)) << 16 | port),
-                IpAddr::V6(a) => {
-                    let bits = u128::from(a);
-                    // The two halves of the address (truncations intended), then the port.
-                    fold(fold(fold(h, (bits >> 64) as u64), bits as u64), port | 1 << 32)
-                }
-            };
+        fold(fold_endpoint(fold_endpoint(HASH_SEED, self.low), self.high), HASH_K)
+    }
+}
+
+const HASH_K: u64 = 0x9e37_79b9_7f4a_7c15;
+const HASH_SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+/// Folds `word` into `h` with a 128-bit multiply: the low and the high half of the
+/// product, folded.
+#[inline]
+fn fold(h: u64, word: u64) -> u64 {
+    let product = u128::from(h ^ word).wrapping_mul(u128::from(HASH_K));
+    // Truncations intended.
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// Folds an endpoint into `h`: an IPv4 address and its port as one word; an IPv6
+/// address as its two halves, then the port (marked, so that it cannot pass for a
+/// half of an address).
+#[inline]
+fn fold_endpoint(h: u64, ep: Endpoint) -> u64 {
+    let port = u64::from(ep.port);
+    match ep.addr {
+        IpAddr::V4(a) => fold(h, u64::from(u32::from(a)) << 16 | port),
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            // Truncations intended.
+            fold(fold(fold(h, (bits >> 64) as u64), bits as u64), port | 1 << 32)
         }
-        fold(h, K)
     }
 }
 
@@ -270,6 +263,7 @@ mod tests {
             SocketPair::unordered_hash(a, b),
             SocketPair::unordered_hash(ep("10.0.0.2", 80), ep("10.0.0.1", 1000))
         );
+        assert_eq!(SocketPair::unordered_hash(a, b), 0xf73b_7b18_aca8_0da9);
         let mut seen = std::collections::HashSet::new();
         for shards in [2u64, 3, 4, 8] {
             let mut per_shard = vec![0usize; shards as usize];
@@ -293,9 +287,11 @@ mod tests {
 
     #[test]
     fn stable_hash_is_fixed_and_spreads_pairs() {
-        // The same on every run and platform: shards and ids may rely on it.
+        // The same on every run and platform: the generations of session ids rely on it.
         let pair = SocketPair::new(ep("10.0.0.1", 1000), ep("10.0.0.2", 80));
         assert_eq!(pair.stable_hash(), SocketPair::new(ep("10.0.0.1", 1000), ep("10.0.0.2", 80)).stable_hash());
+        assert_eq!(pair.stable_hash(), 0xd38c_5717_f01a_9d7e);
+        assert_eq!(SocketPair::new(ep("2001:db8::1", 1000), ep("::2", 80)).stable_hash(), 0x9cf2_ece7_546a_5330);
         // Pairs that differ in one port, one address byte or the address family differ,
         // and spread evenly over a few shards.
         let mut seen = std::collections::HashSet::new();
