@@ -621,11 +621,23 @@ enum State {
     Done,
 }
 
-/// A message whose head was parsed and whose body is being read.
+/// A message whose head was parsed and whose body is being read. Its body becomes a
+/// [`Body`] when it completes; until then only its numbers are kept here (and, for a
+/// parser that keeps details, the text and fields its message will carry), so a parser
+/// that only counts moves and drops a small record per message.
 #[derive(Debug)]
 struct Current {
-    head: Head,
-    body: Body,
+    line: StartLine,
+    /// The header fields (empty when the parser keeps no details).
+    headers: Vec<Header>,
+    /// Body bytes seen, kept or not (chunk framing and gaps excluded).
+    body_len: u64,
+    /// Body bytes that fell in capture gaps.
+    body_missing: u64,
+    /// The body comes in chunked transfer coding.
+    chunked: bool,
+    /// Trailer fields after the last chunk (only when the parser keeps details).
+    trailers: Vec<Header>,
     start: u64,
     head_end: u64,
     t_start: Timestamp,
@@ -837,7 +849,7 @@ impl MessageParser {
         };
         if let Some(current) = self.current.as_mut() {
             current.t_end = current.t_end.max(lent.t_end);
-            current.body.len = current.body.len.saturating_add(lent.bytes);
+            current.body_len = current.body_len.saturating_add(lent.bytes);
         }
     }
 
@@ -988,7 +1000,7 @@ impl MessageParser {
         match self.state {
             State::Length(remaining) => {
                 if let Some(current) = self.current.as_mut() {
-                    current.body.missing = current.body.missing.saturating_add(len.min(remaining));
+                    current.body_missing = current.body_missing.saturating_add(len.min(remaining));
                 }
                 if len < remaining {
                     self.state = State::Length(remaining - len);
@@ -1000,12 +1012,12 @@ impl MessageParser {
             }
             State::UntilClose => {
                 if let Some(current) = self.current.as_mut() {
-                    current.body.missing = current.body.missing.saturating_add(len);
+                    current.body_missing = current.body_missing.saturating_add(len);
                 }
             }
             State::Chunked(_) => {
                 if let Some(current) = self.current.as_mut() {
-                    current.body.missing = current.body.missing.saturating_add(len);
+                    current.body_missing = current.body_missing.saturating_add(len);
                 }
                 self.complete(expected, false, stats, out);
                 self.lose_sync(stats, out);
@@ -1313,8 +1325,12 @@ impl MessageParser {
         };
         let head_end = self.head_start.saturating_add(head_len);
         self.current = Some(Current {
-            head: parsed,
-            body: Body { chunked: framing == Framing::Chunked, ..Body::default() },
+            line: parsed.line,
+            headers: parsed.headers,
+            body_len: 0,
+            body_missing: 0,
+            chunked: framing == Framing::Chunked,
+            trailers: Vec::new(),
             start: self.head_start,
             head_end,
             t_start: self.head_ts,
@@ -1349,7 +1365,7 @@ impl MessageParser {
     fn body_bytes(&mut self, data: &Bytes, pos: usize, len: usize) {
         let Some(current) = self.current.as_mut() else { return };
         current.t_end = current.t_end.max(self.ts);
-        current.body.len = current.body.len.saturating_add(len as u64);
+        current.body_len = current.body_len.saturating_add(len as u64);
         if !(self.keep && self.keep_body) {
             return;
         }
@@ -1447,7 +1463,7 @@ impl MessageParser {
                         if self.keep && section.len() > 2 {
                             let trailers = parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
                             if let Some(current) = self.current.as_mut() {
-                                current.body.trailers = trailers;
+                                current.trailers = trailers;
                             }
                         }
                         self.complete(at.saturating_add(used as u64), true, stats, out);
@@ -1516,7 +1532,7 @@ impl MessageParser {
             stats.incomplete += 1;
         }
         let upgrade = current.upgrade;
-        out.push(match current.head.line {
+        out.push(match current.line {
             StartLine::Request { .. } => ParserOutput::RequestEnded,
             StartLine::Response { status, .. } => ParserOutput::ResponseEnded { status, answers: current.answers },
         });
@@ -1538,7 +1554,13 @@ impl MessageParser {
         if !complete {
             stats.incomplete += 1;
         }
-        let mut body = current.body;
+        let mut body = Body {
+            len: current.body_len,
+            missing: current.body_missing,
+            chunked: current.chunked,
+            trailers: current.trailers,
+            ..Body::default()
+        };
         if !self.keep_body {
             // What would have been kept, only counted.
             body.data.count_left_out(body.len.min(self.limits.max_body));
@@ -1557,11 +1579,11 @@ impl MessageParser {
             self.spill = Vec::new();
         }
         if self.limits.decode {
-            decode_body(&current.head.headers, &mut body, self.limits.max_body, stats);
+            decode_body(&current.headers, &mut body, self.limits.max_body, stats);
         }
         let upgrade = current.upgrade;
-        let headers = current.head.headers;
-        match current.head.line {
+        let headers = current.headers;
+        match current.line {
             StartLine::Request { method, uri, version, .. } => {
                 out.push(ParserOutput::Request(Arc::new(Request {
                     method,
