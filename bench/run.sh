@@ -17,8 +17,9 @@
 #   BENCH_THREADS    worker threads of the multi-core row (default: nproc)
 #   BENCH_TMP        tmpfs directory for tcpflow's output (default /dev/shm)
 #
-# What it measures, in this order within each of the N rounds (so a change in
-# machine load spreads over all rows instead of hitting one):
+# What it measures, in this order within odd rounds and in the reverse order within
+# even ones (so a change in machine load spreads over all rows instead of hitting
+# one, and no command always runs right after the same other one):
 #   decode only       netanalysis --quiet --decode-only CAPTURE
 #   TCP               netanalysis --quiet CAPTURE
 #   TCP+HTTP          netanalysis --quiet HTTP CAPTURE
@@ -225,7 +226,12 @@ run_once() {   # index -> appends seconds to TIMES, max RSS to RSS, status to ST
     return 0
 }
 for (( r = 1; r <= RUNS; r++ )); do
-    for i in "${ACTIVE[@]}"; do
+    ORDER=("${ACTIVE[@]}")
+    if (( r % 2 == 0 )); then
+        ORDER=()
+        for (( k = ${#ACTIVE[@]} - 1; k >= 0; k-- )); do ORDER+=("${ACTIVE[k]}"); done
+    fi
+    for i in "${ORDER[@]}"; do
         IFS='|' read -r name _ <<<"${MODES[$i]}"
         say "run $r/$RUNS: $name"
         run_once "$i"
@@ -308,13 +314,32 @@ for i in "${ACTIVE[@]}"; do
 done
 (( OURS )) && [[ -n $TRANSACTIONS ]] && echo && echo "HTTP transactions in the capture (from \`--json HTTP\`): $TRANSACTIONS."
 echo
-echo "Every run's wall time, in run order (s):"
+echo "Every run's wall time, round by round (s):"
 echo
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name _ <<<"${MODES[$i]}"
     [[ -n ${STATUS[$i]:-} ]] && continue
     echo "- $name: $(tr ' ' '\n' <<<"${TIMES[$i]}" | awk 'NF {printf "%s%.3f", sep, $1 / 1e6; sep = " "}')"
 done
+TCP_TIMES=""
+HTTP_TIMES=""
+for i in "${ACTIVE[@]}"; do
+    IFS='|' read -r name _ <<<"${MODES[$i]}"
+    [[ -n ${STATUS[$i]:-} ]] && continue
+    [[ $name == TCP ]] && TCP_TIMES=${TIMES[$i]}
+    [[ $name == TCP+HTTP ]] && HTTP_TIMES=${TIMES[$i]}
+done
+if [[ -n $TCP_TIMES && -n $HTTP_TIMES ]]; then
+    # The two run next to each other in every round, so each round's ratio compares
+    # runs made under nearly the same load.
+    awk -v tcp="$TCP_TIMES" -v http="$HTTP_TIMES" 'BEGIN {
+        n = split(tcp, t, " "); split(http, h, " ")
+        for (k = 1; k <= n; k++) { r[k] = t[k] / h[k]; line = line sprintf("%s%.0f%%", k > 1 ? ", " : "", 100 * r[k]) }
+        for (a = 1; a <= n; a++) for (b = a + 1; b <= n; b++) if (r[b] < r[a]) { x = r[a]; r[a] = r[b]; r[b] = x }
+        median = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+        printf "\nTCP+HTTP against TCP alone, round by round: %s (median %.0f%%).\n", line, 100 * median
+    }'
+fi
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name kind needs command <<<"${MODES[$i]}"
     if [[ $needs == threads && -z ${STATUS[$i]:-} && -n $BASE_US ]]; then
