@@ -24,15 +24,10 @@ enum TableOp {
     Remove(u16, u8),
 }
 
-fn c_of(op: &TableOp) -> u16 {
+/// The client port and server number of the pair `op` names.
+fn key_of(op: &TableOp) -> (u16, u8) {
     match op {
-        TableOp::Insert(c, _, _) | TableOp::Remove(c, _) => *c,
-    }
-}
-
-fn s_of(op: &TableOp) -> u8 {
-    match op {
-        TableOp::Insert(_, s, _) | TableOp::Remove(_, s) => *s,
+        TableOp::Insert(c, s, _) | TableOp::Remove(c, s) => (*c, *s),
     }
 }
 
@@ -65,7 +60,8 @@ proptest! {
             }
             // The per-packet lookup (which remembers the place it found last) agrees,
             // asked twice in a row and for a neighbour.
-            for (c, s) in [(c_of(&op), s_of(&op)), (c_of(&op), s_of(&op)), (c_of(&op) ^ 1, s_of(&op))] {
+            let (c, s) = key_of(&op);
+            for (c, s) in [(c, s), (c, s), (c ^ 1, s)] {
                 let found = table.find_mut(&pair(c, s)).map(|(slot, value)| (slot, *value));
                 prop_assert_eq!(found.map(|(_, value)| value), model.get(&pair(c, s)).copied());
                 prop_assert_eq!(found.map(|(slot, _)| slot), table.find(&pair(c, s)));
