@@ -65,13 +65,14 @@
 //!
 //! Session ids are the original's socket-pair key (`ip:port-ip:port`, sorted as
 //! strings), `key#2`, `key#3`, ... for later sessions after a port reuse. A closed
-//! session stays in the table as a small tombstone for `linger` seconds of capture
-//! time, so its late packets open no phantom session (their `tcp_packet` has no
-//! session) and a reuse gets the next id; after that its bytes would open a new
-//! (mid-stream) session. The generations of pairs that left the table (evicted, or
-//! closed long ago) are remembered too, 8 bytes each, up to `max_sessions` of them, so
-//! ids stay unique. So the table holds the live sessions plus those closed within the
-//! last `linger` seconds, however long the capture. A connection
+//! session is remembered as a small tombstone (72 bytes) for `linger` seconds of
+//! capture time, so its late packets open no phantom session (their `tcp_packet` has
+//! no session) and a reuse gets the next id; after that its bytes would open a new
+//! (mid-stream) session. The generations of pairs forgotten since (evicted, or closed
+//! long ago) are remembered too, 8 bytes each, up to `max_sessions` of them, so ids
+//! stay unique. So the listener holds the live sessions plus those closed within the
+//! last `linger` seconds, however long the capture (`max_sessions` caps the two
+//! together). A connection
 //! that visibly goes on after a reset its peer ignored (new bytes, or a SYN-ACK)
 //! continues as the pair's next session.
 //!
@@ -143,6 +144,7 @@ mod seq;
 mod session;
 mod stream;
 mod table;
+mod tombs;
 
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,7 @@ use crate::seq::SeqNumber;
 use crate::session::{Action, Direction, Monologue, Segment, SegmentOutcome, SessionLimits, TcpSession};
 use crate::stream::StreamStats;
 use crate::table::{Generations, SessionTable, Slot};
+use crate::tombs::{Record, Tombstones};
 
 /// Trace bit: one line per packet.
 const TRACE_PACKETS: u64 = 1;
@@ -192,28 +193,34 @@ impl Totals {
     }
 }
 
-/// A slot of the session table: a live session, or the tombstone of a closed one that
-/// absorbs late packets and remembers the pair's generation for the next id.
-///
-/// A tombstone is small (96 bytes with its pair, nothing on the heap), because the
-/// table holds every session closed within the last `linger` seconds.
+/// A live session in the session table.
 #[derive(Debug)]
 struct Entry {
     serial: u64,
     generation: u32,
-    live: Option<Box<Live>>,
+    live: Box<Live>,
     /// Capture time of its latest packet, in nanoseconds.
     last_seen: u64,
     /// Capture time of its latest place in the recency queue, in nanoseconds.
     queued_at: u64,
-    /// What a tombstone remembers of its session.
+}
+
+/// The tombstone of a closed session, kept for the linger time (with its pair and
+/// closing time, in [`Tombstones`]): it absorbs late packets and remembers the pair's
+/// generation for the next id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grave {
+    /// Capture time of its latest packet, in nanoseconds.
+    last_seen: u64,
+    generation: u32,
     tomb: Tomb,
 }
 
-/// The size of one place of the session table (an entry and its pair).
+/// The size of one tombstone's record (pair, closing time and [`Grave`]): the listener
+/// holds one for every session closed within the linger time.
 #[cfg(test)]
-pub(crate) fn table_place_size() -> usize {
-    std::mem::size_of::<(SocketPair, Option<Entry>)>()
+pub(crate) fn tombstone_size() -> usize {
+    std::mem::size_of::<Option<Record<Grave>>>()
 }
 
 /// What only a live session needs.
@@ -229,17 +236,33 @@ struct Live {
 
 /// What a closed session leaves behind to tell late packets from a connection that
 /// goes on.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tomb {
     /// It never started, or a reset ended it: a peer may have ignored that reset (an
     /// RST with a bad signature, an evasion attempt), so the connection can go on.
     reopenable: bool,
-    /// The sequence number after the last byte each endpoint was seen sending, the
-    /// pair's lower endpoint first.
-    ends: [Option<SeqNumber>; 2],
+    /// Whether each endpoint was seen sending, the pair's lower endpoint first.
+    sent: [bool; 2],
+    /// The sequence number after the last byte each endpoint was seen sending.
+    ends: [SeqNumber; 2],
 }
 
 impl Tomb {
+    /// What `session` leaves behind.
+    fn of(session: &TcpSession) -> Tomb {
+        let pair = SocketPair::new(session.client(), session.server());
+        let mut ends = [session.next_seq(Direction::ClientToServer), session.next_seq(Direction::ServerToClient)];
+        if session.client() != pair.endpoints().0 {
+            ends.swap(0, 1);
+        }
+        let [lower, upper] = ends;
+        Tomb {
+            reopenable: !session.started() || session.end_reason() == Some(EndReason::Rst),
+            sent: [lower.is_some(), upper.is_some()],
+            ends: [lower.unwrap_or(SeqNumber(0)), upper.unwrap_or(SeqNumber(0))],
+        }
+    }
+
     /// Whether `segment` shows the connection going on past the session's end: a
     /// SYN-ACK, or bytes beyond what its sender had sent.
     fn continues(&self, pair: &SocketPair, segment: &Segment<'_>) -> bool {
@@ -254,17 +277,15 @@ impl Tomb {
         }
         let end = segment.seq.add_u64(segment.claimed_len());
         let sender = usize::from(segment.src != pair.endpoints().0);
-        match self.ends.get(sender) {
-            Some(Some(next)) => end.distance(*next) > 0,
+        match (self.sent.get(sender), self.ends.get(sender)) {
+            (Some(true), Some(next)) => end.distance(*next) > 0,
             _ => true,
         }
     }
 }
 
-/// A place in the recency queue (idle timeout and eviction) or in the tombstone queue
-/// (linger), in capture-time order; stale when the slot's entry has another serial, or
-/// (recency) was queued again since or has closed. 24 bytes: the queues hold one per
-/// session closed within the linger time, and a ring's every place gets written.
+/// A place in the recency queue (idle timeout and eviction), in capture-time order;
+/// stale when the slot's entry has another serial or was queued again since.
 #[derive(Debug, Clone, Copy)]
 struct Recency {
     slot: Slot,
@@ -330,14 +351,47 @@ struct Table<'a> {
     recency: &'a mut VecDeque<Recency>,
     totals: &'a mut Totals,
     buffered_total: &'a mut u64,
-    tombs: &'a mut VecDeque<Recency>,
+}
+
+/// The parts of the listener a segment for a pair with no live session touches,
+/// borrowed apart from the session table.
+struct Arrival<'a> {
+    options: &'a TcpOptions,
+    wanted: Wanted,
+    next_serial: &'a mut u64,
+    recency: &'a mut VecDeque<Recency>,
+    totals: &'a mut Totals,
+    tombs: &'a mut Tombstones<Grave>,
+    forgotten: &'a mut Generations,
+}
+
+/// What became of a live session before a segment was pushed to it.
+enum Renewal {
+    /// It goes on.
+    Kept,
+    /// It ended and the segment opened the pair's next session in its place.
+    Opened,
+    /// It ended, leaving this tombstone; the segment belongs to no session.
+    Ended(Grave),
+}
+
+impl Grave {
+    /// Whether `segment`, on the pair of this closed session, opens the pair's next
+    /// session: a new connection (a SYN), one that goes on past a reset its peer
+    /// ignored, or any opening segment once the session would have timed out.
+    fn reopens(&self, pair: &SocketPair, segment: &Segment<'_>, now: Timestamp, timeout: u64) -> bool {
+        let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
+        let pure_syn = segment.flags.syn() && segment.ack.is_none();
+        let expired = now.as_nanos().saturating_sub(self.last_seen) > timeout;
+        pure_syn || self.tomb.continues(pair, segment) || (expired && opens_session)
+    }
 }
 
 impl Table<'_> {
     /// Before `segment` is pushed to the pair's `entry`: ends its live session if that
     /// was idle too long or a new connection replaces it (what that causes goes to
-    /// `side`, about `side_info`), and opens the next session where the segment starts
-    /// one. Returns whether it opened one. Rare, so out of the per-packet path.
+    /// `side`, about `side_info`), and opens the next session in its place where the
+    /// segment starts one. Rare, so out of the per-packet path.
     #[allow(clippy::too_many_arguments)]
     #[cold]
     #[inline(never)]
@@ -350,52 +404,47 @@ impl Table<'_> {
         now: Timestamp,
         side: &mut Vec<Action>,
         side_info: &mut Option<SessionInfo>,
-    ) -> bool {
+    ) -> Renewal {
         let timeout = self.options.idle_timeout_nanos;
-        let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
         let pure_syn = segment.flags.syn() && segment.ack.is_none();
-        if let Some(live) = entry.live.as_mut() {
-            let Live { session, id, verbosity, .. } = &mut **live;
-            let idle = now.since(session.last_seen()).as_nanos() > timeout;
-            let reused = pure_syn
-                && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
-                && session.state() != SessionState::Connecting;
-            let end = if idle {
-                Some(EndReason::Timeout)
-            } else if reused {
-                // The old connection ended unseen (its close was not captured); a SYN
-                // with another initial sequence number starts a new one.
-                Some(if session.state() == SessionState::HalfClosed { EndReason::Fin } else { EndReason::Timeout })
+        let Live { session, id, verbosity, .. } = &mut *entry.live;
+        let idle = now.since(session.last_seen()).as_nanos() > timeout;
+        let reused = pure_syn
+            && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
+            && session.state() != SessionState::Connecting;
+        let reason = if idle {
+            EndReason::Timeout
+        } else if reused {
+            // The old connection ended unseen (its close was not captured); a SYN with
+            // another initial sequence number starts a new one.
+            if session.state() == SessionState::HalfClosed {
+                EndReason::Fin
             } else {
-                None
-            };
-            if let Some(reason) = end {
-                session.end(reason, now, side);
-                *side_info = Some(TcpReassembler::info(id, *verbosity, session, pair));
-                if reason == EndReason::Timeout {
-                    self.totals.timed_out += 1;
-                }
-                TcpReassembler::bury(self.totals, self.buffered_total, self.tombs, entry, slot, now);
+                EndReason::Timeout
             }
+        } else {
+            return Renewal::Kept;
+        };
+        session.end(reason, now, side);
+        *side_info = Some(TcpReassembler::info(id, *verbosity, session, pair));
+        if reason == EndReason::Timeout {
+            self.totals.timed_out += 1;
         }
-        if entry.live.is_none() {
-            let expired = now.as_nanos().saturating_sub(entry.last_seen) > timeout;
-            if pure_syn || entry.tomb.continues(&pair, segment) || (expired && opens_session) {
-                let generation = entry.generation.saturating_add(1);
-                *entry = TcpReassembler::new_entry(
-                    self.options,
-                    self.wanted,
-                    self.next_serial,
-                    pair,
-                    generation,
-                    segment,
-                    now,
-                );
-                self.recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
-                return true;
-            }
+        let grave = TcpReassembler::retire(self.totals, self.buffered_total, entry);
+        if !grave.reopens(&pair, segment, now, timeout) {
+            return Renewal::Ended(grave);
         }
-        false
+        *entry = TcpReassembler::new_entry(
+            self.options,
+            self.wanted,
+            self.next_serial,
+            pair,
+            grave.generation.saturating_add(1),
+            segment,
+            now,
+        );
+        self.recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
+        Renewal::Opened
     }
 }
 
@@ -409,7 +458,7 @@ pub struct TcpReassembler {
     /// Live sessions by latest activity.
     recency: VecDeque<Recency>,
     /// Closed sessions (tombstones) by closing time.
-    tombs: VecDeque<Recency>,
+    tombs: Tombstones<Grave>,
     next_serial: u64,
     outcome: SegmentOutcome,
     side_actions: Vec<Action>,
@@ -442,7 +491,7 @@ impl TcpReassembler {
             options,
             sessions: SessionTable::default(),
             recency: VecDeque::new(),
-            tombs: VecDeque::new(),
+            tombs: Tombstones::default(),
             next_serial: 0,
             outcome: SegmentOutcome::default(),
             side_actions: Vec::new(),
@@ -462,7 +511,7 @@ impl TcpReassembler {
 
     /// Sessions (live and recently closed) in the table.
     pub fn tracked_sessions(&self) -> usize {
-        self.sessions.len()
+        self.sessions.len() + self.tombs.len()
     }
 
     fn info(id: &SessionId, verbosity: u64, session: &TcpSession, pair: SocketPair) -> SessionInfo {
@@ -501,37 +550,86 @@ impl TcpReassembler {
         Entry {
             serial: *next_serial,
             generation,
-            live: Some(Box::new(Live { session, id, verbosity, buffered: 0 })),
+            live: Box::new(Live { session, id, verbosity, buffered: 0 }),
             last_seen: segment.ts.as_nanos(),
             queued_at: now.as_nanos(),
-            tomb: Tomb::default(),
         }
     }
 
-    /// Turns a live entry into a tombstone, keeping its counts, and queues it to be
-    /// forgotten after the linger time.
+    /// A segment for a pair with no live session: it opens the pair's next session
+    /// (whose slot it returns) if it starts one, or belongs to the pair's closed
+    /// session (a late packet), or to none (a stray packet).
+    #[cold]
+    #[inline(never)]
+    fn arrive(
+        parts: Arrival<'_>,
+        sessions: &mut SessionTable<Entry>,
+        pair: SocketPair,
+        segment: &Segment<'_>,
+        now: Timestamp,
+    ) -> Option<Slot> {
+        let Arrival { options, wanted, next_serial, recency, totals, tombs, forgotten } = parts;
+        let generation = match tombs.get(&pair) {
+            Some(record) => {
+                if !record.value.reopens(&pair, segment, now, options.idle_timeout_nanos) {
+                    totals.late_packets += 1;
+                    totals.bytes_after_close += segment.claimed_len();
+                    return None;
+                }
+                let generation = record.value.generation;
+                tombs.take(&pair);
+                generation.saturating_add(1)
+            }
+            None if segment.flags.syn() || segment.claimed_len() > 0 => {
+                forgotten.get(pair.stable_hash()).map_or(1, |generation| generation.saturating_add(1))
+            }
+            None => {
+                totals.stray_packets += 1;
+                return None;
+            }
+        };
+        let entry = Self::new_entry(options, wanted, next_serial, pair, generation, segment, now);
+        let serial = entry.serial;
+        let slot = sessions.insert(pair, entry)?;
+        recency.push_back(Recency { slot, serial, seen: now.as_nanos() });
+        Some(slot)
+    }
+
+    /// The tombstone of `entry`'s session, which has ended: its counts go to the
+    /// totals, its out-of-order bytes leave the global count.
+    #[cold]
+    #[inline(never)]
+    fn retire(totals: &mut Totals, buffered_total: &mut u64, entry: &Entry) -> Grave {
+        let Live { session, buffered, .. } = &*entry.live;
+        totals.absorb(session);
+        *buffered_total = buffered_total.saturating_sub(*buffered);
+        Grave { last_seen: entry.last_seen, generation: entry.generation, tomb: Tomb::of(session) }
+    }
+
+    /// Keeps `grave` for `pair` for the linger time (from `now`), or only its
+    /// generation when the tombstones cannot take another.
     #[cold]
     #[inline(never)]
     fn bury(
-        totals: &mut Totals,
-        buffered_total: &mut u64,
-        tombs: &mut VecDeque<Recency>,
-        entry: &mut Entry,
-        slot: Slot,
+        tombs: &mut Tombstones<Grave>,
+        forgotten: &mut Generations,
+        max_sessions: usize,
+        pair: SocketPair,
+        grave: Grave,
         now: Timestamp,
     ) {
-        if let Some(live) = entry.live.take() {
-            let session = &live.session;
-            let pair = SocketPair::new(session.client(), session.server());
-            tombs.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
-            totals.absorb(session);
-            let mut ends = [session.next_seq(Direction::ClientToServer), session.next_seq(Direction::ServerToClient)];
-            if session.client() != pair.endpoints().0 {
-                ends.swap(0, 1);
-            }
-            entry.tomb = Tomb { reopenable: !session.started() || session.end_reason() == Some(EndReason::Rst), ends };
-            *buffered_total = buffered_total.saturating_sub(live.buffered);
+        // A live session's pair has no tombstone, so nothing is replaced.
+        if let Err(record) = tombs.put(Record { pair, since: now.as_nanos(), value: grave }) {
+            Self::remember(forgotten, max_sessions, &record.pair, record.value.generation);
         }
+    }
+
+    /// Remembers the generation of a pair that leaves the listener's sight.
+    fn remember(forgotten: &mut Generations, max_sessions: usize, pair: &SocketPair, generation: u32) {
+        if forgotten.len() >= max_sessions {
+            forgotten.clear();
+        }
+        forgotten.set(pair.stable_hash(), generation);
     }
 
     /// The packet's `tcp_packet` event and trace line, for a subscriber or a trace.
@@ -754,22 +852,27 @@ impl TcpReassembler {
     }
 
     /// Ends the live session in `slot` for `reason` (no packet) and emits what that
-    /// causes.
+    /// causes. It leaves a tombstone, unless it was evicted: then only its generation
+    /// is remembered.
     #[cold]
     #[inline(never)]
     fn end_session(&mut self, ctx: &mut Context<'_>, slot: Slot, reason: EndReason) -> ListenerResult {
         let now = ctx.now();
         let mut actions = std::mem::take(&mut self.side_actions);
-        let info = match self.sessions.get_mut_with_pair(slot) {
-            Some((pair, entry)) => match entry.live.as_mut() {
-                Some(live) => {
-                    live.session.end(reason, now, &mut actions);
-                    let info = Self::info(&live.id, live.verbosity, &live.session, pair);
-                    Self::bury(&mut self.totals, &mut self.buffered_total, &mut self.tombs, entry, slot, now);
-                    Some(info)
+        let info = match self.sessions.remove(slot) {
+            Some((pair, mut entry)) => {
+                let live = &mut *entry.live;
+                live.session.end(reason, now, &mut actions);
+                let info = Self::info(&live.id, live.verbosity, &live.session, pair);
+                let grave = Self::retire(&mut self.totals, &mut self.buffered_total, &entry);
+                let max_sessions = self.options.max_sessions;
+                if reason == EndReason::Evicted {
+                    Self::remember(&mut self.forgotten, max_sessions, &pair, grave.generation);
+                } else {
+                    Self::bury(&mut self.tombs, &mut self.forgotten, max_sessions, pair, grave, now);
                 }
-                None => None,
-            },
+                Some(info)
+            }
             None => None,
         };
         let result = match info {
@@ -787,30 +890,20 @@ impl TcpReassembler {
         self.step
     }
 
-    /// Removes the entry in `slot`, remembering its pair's generation.
-    fn forget(&mut self, slot: Slot) {
-        if let Some((pair, entry)) = self.sessions.remove(slot) {
-            if self.forgotten.len() >= self.options.max_sessions {
-                self.forgotten.clear();
+    /// Forgets the oldest tombstone, remembering its pair's generation.
+    fn forget_oldest_tomb(&mut self) -> bool {
+        match self.tombs.pop_oldest() {
+            Some(record) => {
+                Self::remember(&mut self.forgotten, self.options.max_sessions, &record.pair, record.value.generation);
+                true
             }
-            self.forgotten.set(pair.stable_hash(), entry.generation);
+            None => false,
         }
     }
 
     /// Whether `item` still stands for the live session it queued.
     fn is_current(&self, item: &Recency) -> bool {
-        self.sessions
-            .get(item.slot)
-            .is_some_and(|entry| entry.serial == item.serial && entry.queued_at == item.seen && entry.live.is_some())
-    }
-
-    /// Forgets `item`'s tombstone if its slot still holds that one.
-    fn forget_tomb(&mut self, item: &Recency) {
-        let current =
-            self.sessions.get(item.slot).is_some_and(|entry| entry.serial == item.serial && entry.live.is_none());
-        if current {
-            self.forget(item.slot);
-        }
+        self.sessions.get(item.slot).is_some_and(|entry| entry.serial == item.serial && entry.queued_at == item.seen)
     }
 
     /// Forgets tombstones past their linger time, ends sessions idle for longer than the
@@ -822,12 +915,12 @@ impl TcpReassembler {
     /// than one step after its latest place in the recency queue.
     fn sweep(&mut self, ctx: &mut Context<'_>) -> ListenerResult {
         let now = ctx.now();
-        while let Some(front) = self.tombs.front().copied() {
-            if front.age(now) <= self.options.linger_nanos {
-                break;
+        // Tombstones closed more than the linger time ago.
+        if let Some(until) = now.as_nanos().checked_sub(self.options.linger_nanos.saturating_add(1)) {
+            while let Some(record) = self.tombs.pop_until(until) {
+                let generation = record.value.generation;
+                Self::remember(&mut self.forgotten, self.options.max_sessions, &record.pair, generation);
             }
-            self.tombs.pop_front();
-            self.forget_tomb(&front);
         }
         let horizon = self.options.idle_timeout_nanos.saturating_add(self.recency_step());
         let mut result = Ok(());
@@ -847,10 +940,8 @@ impl TcpReassembler {
                 result = Err(err);
             }
         }
-        // Only live sessions have current places; the table also holds the tombstones,
-        // whose count follows the rate of closing, not the sessions open.
-        let live = self.sessions.len().saturating_sub(self.tombs.len());
-        if self.recency.len() > 2 * live + 1024 {
+        // Only live sessions have current places.
+        if self.recency.len() > 2 * self.sessions.len() + 1024 {
             let mut recency = std::mem::take(&mut self.recency);
             recency.retain(|item| self.is_current(item));
             self.recency = recency;
@@ -864,9 +955,8 @@ impl TcpReassembler {
     #[inline(never)]
     fn enforce_cap(&mut self, ctx: &mut Context<'_>, keep: SocketPair) -> ListenerResult {
         let mut result = Ok(());
-        while self.sessions.len() > self.options.max_sessions {
-            if let Some(front) = self.tombs.pop_front() {
-                self.forget_tomb(&front);
+        while self.tracked_sessions() > self.options.max_sessions {
+            if self.forget_oldest_tomb() {
                 continue;
             }
             let Some(front) = self.recency.pop_front() else { break };
@@ -877,7 +967,6 @@ impl TcpReassembler {
             if let Err(err) = self.end_session(ctx, front.slot, EndReason::Evicted) {
                 result = Err(err);
             }
-            self.forget(front.slot);
         }
         result
     }
@@ -912,106 +1001,102 @@ impl TcpReassembler {
                 ..
             } = self;
             let timeout = options.idle_timeout_nanos;
-            let opens_session = segment.flags.syn() || segment.claimed_len() > 0;
-            let pure_syn = segment.flags.syn() && segment.ack.is_none();
+            // A session that ends here, with its tombstone: it leaves the table once
+            // the table's entry is no longer borrowed.
+            let mut ended = None;
             let slot = match sessions.find_mut(&pair) {
                 Some((slot, entry)) => {
                     // The pair's session may end here (idle too long, or replaced by
-                    // a new connection: port reuse), or a closed one be followed by a
-                    // new one.
-                    let renew = match entry.live.as_deref() {
-                        Some(live) => {
-                            now.since(live.session.last_seen()).as_nanos() > timeout
-                                || (pure_syn
-                                    && live.session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
-                                    && live.session.state() != SessionState::Connecting)
-                        }
-                        None => true,
-                    };
+                    // a new connection: port reuse), and the segment open the next.
+                    let session = &entry.live.session;
+                    let renew = now.since(session.last_seen()).as_nanos() > timeout
+                        || (segment.flags.syn()
+                            && segment.ack.is_none()
+                            && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
+                            && session.state() != SessionState::Connecting);
                     if renew {
-                        let mut table = Table {
-                            options: &*options,
-                            wanted: *wanted,
-                            next_serial,
-                            recency,
-                            totals,
-                            buffered_total,
-                            tombs,
-                        };
-                        opened = table.renew(entry, slot, pair, segment, now, &mut side, &mut side_info);
+                        let mut table =
+                            Table { options: &*options, wanted: *wanted, next_serial, recency, totals, buffered_total };
+                        match table.renew(entry, slot, pair, segment, now, &mut side, &mut side_info) {
+                            Renewal::Kept => Some((slot, entry)),
+                            Renewal::Opened => {
+                                opened = true;
+                                Some((slot, entry))
+                            }
+                            Renewal::Ended(grave) => {
+                                ended = Some((slot, grave));
+                                totals.late_packets += 1;
+                                totals.bytes_after_close += segment.claimed_len();
+                                None
+                            }
+                        }
+                    } else {
+                        Some((slot, entry))
                     }
-                    Some((slot, entry))
                 }
-                None if opens_session => {
-                    let generation = forgotten.get(pair.stable_hash()).map_or(1, |g| g.saturating_add(1));
-                    let entry = Self::new_entry(options, *wanted, next_serial, pair, generation, segment, now);
-                    let serial = entry.serial;
-                    let slot = sessions.insert(pair, entry);
-                    if let Some(slot) = slot {
-                        opened = true;
-                        recency.push_back(Recency { slot, serial, seen: now.as_nanos() });
-                    }
+                None => {
+                    let slot = Self::arrive(
+                        Arrival { options: &*options, wanted: *wanted, next_serial, recency, totals, tombs, forgotten },
+                        sessions,
+                        pair,
+                        segment,
+                        now,
+                    );
+                    opened = slot.is_some();
                     slot.and_then(|slot| sessions.get_mut(slot).map(|entry| (slot, entry)))
                 }
-                None => None,
             };
-            match slot {
-                Some((slot, entry)) => {
-                    if now.as_nanos().saturating_sub(entry.queued_at) >= step {
-                        entry.queued_at = now.as_nanos();
-                        recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
-                    }
-                    match entry.live.as_deref_mut() {
-                        Some(Live { session, id, verbosity: session_verbosity, buffered: session_buffered }) => {
-                            if wanted.data_alone {
-                                let [client, server] = id.unneeded();
-                                session.set_unneeded_before(Direction::ClientToServer, client);
-                                session.set_unneeded_before(Direction::ServerToClient, server);
-                                session.set_lend_data(id.lent());
-                                session.push(segment, &mut outcome);
-                                // A hole lapses the receiver's word; it may say it again
-                                // when it has seen what follows.
-                                for (direction, asked) in
-                                    [(Direction::ClientToServer, client), (Direction::ServerToClient, server)]
-                                {
-                                    if session.unneeded_before(direction) != asked {
-                                        id.set_unneeded(direction, session.unneeded_before(direction));
-                                    }
-                                }
-                            } else {
-                                session.push(segment, &mut outcome);
-                            }
-                            entry.last_seen = entry.last_seen.max(segment.ts.as_nanos());
-                            if wanted.packet || *session_verbosity & TRACE_PACKETS != 0 {
-                                packet_session = Some(id.clone());
-                            }
-                            class = outcome.class.unwrap_or(PacketClass::NonData);
-                            state = outcome.state.unwrap_or(SessionState::Closed);
-                            verbosity = *session_verbosity;
-                            let buffered = session.buffered_bytes();
-                            *buffered_total = buffered_total.saturating_sub(*session_buffered).saturating_add(buffered);
-                            *session_buffered = buffered;
-                            if *buffered_total > options.max_buffer {
-                                // The global cap: this session declares its holes now.
-                                session.flush_buffers(now, &mut outcome.actions);
-                                *buffered_total = buffered_total.saturating_sub(*session_buffered);
-                                *session_buffered = session.buffered_bytes();
-                                *buffered_total = buffered_total.saturating_add(*session_buffered);
-                            }
-                            if !outcome.actions.is_empty() {
-                                info = Some(Self::info(id, *session_verbosity, session, pair));
-                            }
-                            if session.end_reason().is_some() {
-                                Self::bury(totals, buffered_total, tombs, entry, slot, now);
-                            }
-                        }
-                        None => {
-                            totals.late_packets += 1;
-                            totals.bytes_after_close += segment.claimed_len();
-                        }
-                    }
+            if let Some((slot, entry)) = slot {
+                if now.as_nanos().saturating_sub(entry.queued_at) >= step {
+                    entry.queued_at = now.as_nanos();
+                    recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
                 }
-                None => totals.stray_packets += 1,
+                let Live { session, id, verbosity: session_verbosity, buffered: session_buffered } = &mut *entry.live;
+                if wanted.data_alone {
+                    let [client, server] = id.unneeded();
+                    session.set_unneeded_before(Direction::ClientToServer, client);
+                    session.set_unneeded_before(Direction::ServerToClient, server);
+                    session.set_lend_data(id.lent());
+                    session.push(segment, &mut outcome);
+                    // A hole lapses the receiver's word; it may say it again
+                    // when it has seen what follows.
+                    for (direction, asked) in [(Direction::ClientToServer, client), (Direction::ServerToClient, server)]
+                    {
+                        if session.unneeded_before(direction) != asked {
+                            id.set_unneeded(direction, session.unneeded_before(direction));
+                        }
+                    }
+                } else {
+                    session.push(segment, &mut outcome);
+                }
+                entry.last_seen = entry.last_seen.max(segment.ts.as_nanos());
+                if wanted.packet || *session_verbosity & TRACE_PACKETS != 0 {
+                    packet_session = Some(id.clone());
+                }
+                class = outcome.class.unwrap_or(PacketClass::NonData);
+                state = outcome.state.unwrap_or(SessionState::Closed);
+                verbosity = *session_verbosity;
+                let buffered = session.buffered_bytes();
+                *buffered_total = buffered_total.saturating_sub(*session_buffered).saturating_add(buffered);
+                *session_buffered = buffered;
+                if *buffered_total > options.max_buffer {
+                    // The global cap: this session declares its holes now.
+                    session.flush_buffers(now, &mut outcome.actions);
+                    *buffered_total = buffered_total.saturating_sub(*session_buffered);
+                    *session_buffered = session.buffered_bytes();
+                    *buffered_total = buffered_total.saturating_add(*session_buffered);
+                }
+                if !outcome.actions.is_empty() {
+                    info = Some(Self::info(id, *session_verbosity, session, pair));
+                }
+                let ending = session.end_reason().is_some();
+                if ending {
+                    ended = Some((slot, Self::retire(totals, buffered_total, entry)));
+                }
+            }
+            if let Some((slot, grave)) = ended {
+                sessions.remove(slot);
+                Self::bury(tombs, forgotten, options.max_sessions, pair, grave, now);
             }
         }
 
@@ -1089,12 +1174,7 @@ impl Listener for TcpReassembler {
     /// its own event budget.
     fn on_teardown(&mut self, ctx: &mut Context<'_>) -> ListenerResult<Flow> {
         if self.teardown.is_none() {
-            let mut open: Vec<(u64, Slot)> = self
-                .sessions
-                .iter()
-                .filter(|(_, _, e)| e.live.is_some())
-                .map(|(slot, _, e)| (e.serial, slot))
-                .collect();
+            let mut open: Vec<(u64, Slot)> = self.sessions.iter().map(|(slot, _, e)| (e.serial, slot)).collect();
             open.sort_unstable_by_key(|(serial, _)| *serial);
             self.teardown = Some(open.into_iter().map(|(_, slot)| slot).collect());
         }
@@ -1109,9 +1189,7 @@ impl Listener for TcpReassembler {
     fn report(&self, summary: &mut Summary) {
         let mut totals = self.totals;
         for entry in self.sessions.values() {
-            if let Some(live) = &entry.live {
-                totals.absorb(&live.session);
-            }
+            totals.absorb(&entry.live.session);
         }
         summary.add("tcp_sessions", totals.sessions);
         summary.add("tcp_monologues", totals.monologues);

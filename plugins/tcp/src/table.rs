@@ -108,12 +108,6 @@ impl<V> SessionTable<V> {
         place.value.as_ref().map(|_| place.pair)
     }
 
-    /// The entry in `slot` with its pair, the entry to change.
-    pub(crate) fn get_mut_with_pair(&mut self, slot: Slot) -> Option<(SocketPair, &mut V)> {
-        let place = self.slab.get_mut(slot.0 as usize)?;
-        Some((place.pair, place.value.as_mut()?))
-    }
-
     /// Puts `value` as `pair`'s entry (replacing the one it had) and returns its slot;
     /// `None` when the table cannot number another slot (four billion entries).
     pub(crate) fn insert(&mut self, pair: SocketPair, value: V) -> Option<Slot> {

@@ -5,6 +5,7 @@
 mod props;
 mod session;
 mod table;
+mod tombs;
 
 use std::net::{IpAddr, Ipv4Addr};
 
