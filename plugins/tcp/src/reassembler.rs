@@ -1,7 +1,8 @@
 //! The TCP listener: a thin adapter from session outcomes to events.
 //!
 //! It keeps the session table ([`crate::table`], keyed by [`SocketPair`], so the
-//! per-packet lookup formats nothing), applies the run-wide limits (idle timeout,
+//! per-packet lookup formats nothing) and the tombstones of closed sessions
+//! ([`crate::tombs`]), applies the run-wide limits (idle timeout,
 //! session cap with oldest-idle eviction, global buffer cap), writes trace lines and
 //! dump files, and turns each [`Action`] into its event, in order.
 
@@ -466,7 +467,7 @@ pub struct TcpReassembler {
     totals: Totals,
     /// The sessions still open when the input ended, in the order they opened.
     teardown: Option<VecDeque<Slot>>,
-    /// Generations of pairs whose entries left the table (evicted, or tombstones past
+    /// Generations of pairs the listener forgot (evicted sessions, tombstones past
     /// their time), so a later session on the pair still gets a new id; 8 bytes a
     /// pair. Cleared when it reaches `max_sessions` pairs, which bounds its memory.
     forgotten: Generations,
@@ -509,7 +510,7 @@ impl TcpReassembler {
         Ok(Box::new(TcpReassembler::new(TcpOptions::from_config(cfg)?)))
     }
 
-    /// Sessions (live and recently closed) in the table.
+    /// Sessions held: live ones, and the tombstones of those closed recently.
     pub fn tracked_sessions(&self) -> usize {
         self.sessions.len() + self.tombs.len()
     }
@@ -949,7 +950,7 @@ impl TcpReassembler {
         result
     }
 
-    /// Makes room until the table respects its cap: forgets the oldest tombstones
+    /// Makes room until the sessions held respect the cap: forgets the oldest tombstones
     /// first, then evicts the least recently active sessions.
     #[cold]
     #[inline(never)]
