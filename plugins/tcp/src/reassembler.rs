@@ -352,16 +352,6 @@ struct Table<'a> {
     recency: &'a mut VecDeque<Recency>,
     totals: &'a mut Totals,
     buffered_total: &'a mut u64,
-}
-
-/// The parts of the listener a segment for a pair with no live session touches,
-/// borrowed apart from the session table.
-struct Arrival<'a> {
-    options: &'a TcpOptions,
-    wanted: Wanted,
-    next_serial: &'a mut u64,
-    recency: &'a mut VecDeque<Recency>,
-    totals: &'a mut Totals,
     tombs: &'a mut Tombstones<Grave>,
     forgotten: &'a mut Generations,
 }
@@ -446,6 +436,45 @@ impl Table<'_> {
         );
         self.recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
         Renewal::Opened
+    }
+
+    /// A segment for a pair with no live session: it opens the pair's next session
+    /// (whose slot it returns) if it starts one, or belongs to the pair's closed
+    /// session (a late packet), or to none (a stray packet).
+    #[cold]
+    #[inline(never)]
+    fn arrive(
+        &mut self,
+        sessions: &mut SessionTable<Entry>,
+        pair: SocketPair,
+        segment: &Segment<'_>,
+        now: Timestamp,
+    ) -> Option<Slot> {
+        let Table { options, wanted, next_serial, recency, totals, tombs, forgotten, .. } = self;
+        let generation = match tombs.get(&pair) {
+            Some(record) => {
+                if !record.value.reopens(&pair, segment, now, options.idle_timeout_nanos) {
+                    totals.late_packets += 1;
+                    totals.bytes_after_close += segment.claimed_len();
+                    return None;
+                }
+                let generation = record.value.generation;
+                tombs.take(&pair);
+                generation.saturating_add(1)
+            }
+            None if segment.flags.syn() || segment.claimed_len() > 0 => {
+                forgotten.get(pair.stable_hash()).map_or(1, |generation| generation.saturating_add(1))
+            }
+            None => {
+                totals.stray_packets += 1;
+                return None;
+            }
+        };
+        let entry = TcpReassembler::new_entry(options, *wanted, next_serial, pair, generation, segment, now);
+        let serial = entry.serial;
+        let slot = sessions.insert(pair, entry)?;
+        recency.push_back(Recency { slot, serial, seen: now.as_nanos() });
+        Some(slot)
     }
 }
 
@@ -555,45 +584,6 @@ impl TcpReassembler {
             last_seen: segment.ts.as_nanos(),
             queued_at: now.as_nanos(),
         }
-    }
-
-    /// A segment for a pair with no live session: it opens the pair's next session
-    /// (whose slot it returns) if it starts one, or belongs to the pair's closed
-    /// session (a late packet), or to none (a stray packet).
-    #[cold]
-    #[inline(never)]
-    fn arrive(
-        parts: Arrival<'_>,
-        sessions: &mut SessionTable<Entry>,
-        pair: SocketPair,
-        segment: &Segment<'_>,
-        now: Timestamp,
-    ) -> Option<Slot> {
-        let Arrival { options, wanted, next_serial, recency, totals, tombs, forgotten } = parts;
-        let generation = match tombs.get(&pair) {
-            Some(record) => {
-                if !record.value.reopens(&pair, segment, now, options.idle_timeout_nanos) {
-                    totals.late_packets += 1;
-                    totals.bytes_after_close += segment.claimed_len();
-                    return None;
-                }
-                let generation = record.value.generation;
-                tombs.take(&pair);
-                generation.saturating_add(1)
-            }
-            None if segment.flags.syn() || segment.claimed_len() > 0 => {
-                forgotten.get(pair.stable_hash()).map_or(1, |generation| generation.saturating_add(1))
-            }
-            None => {
-                totals.stray_packets += 1;
-                return None;
-            }
-        };
-        let entry = Self::new_entry(options, wanted, next_serial, pair, generation, segment, now);
-        let serial = entry.serial;
-        let slot = sessions.insert(pair, entry)?;
-        recency.push_back(Recency { slot, serial, seen: now.as_nanos() });
-        Some(slot)
     }
 
     /// The tombstone of `entry`'s session, which has ended: its counts go to the
@@ -1002,6 +992,23 @@ impl TcpReassembler {
                 ..
             } = self;
             let timeout = options.idle_timeout_nanos;
+            // The parts that opening and closing a session touch, borrowed apart in the
+            // rare paths that need them (borrowed before the lookup, they cost every
+            // packet a few stores).
+            macro_rules! table {
+                () => {
+                    Table {
+                        options: &*options,
+                        wanted: *wanted,
+                        next_serial,
+                        recency,
+                        totals,
+                        buffered_total,
+                        tombs,
+                        forgotten,
+                    }
+                };
+            }
             // A session that ends here, with its tombstone: it leaves the table once
             // the table's entry is no longer borrowed.
             let mut ended = None;
@@ -1016,9 +1023,7 @@ impl TcpReassembler {
                             && session.saw_client_syn().is_some_and(|isn| isn != segment.seq)
                             && session.state() != SessionState::Connecting);
                     if renew {
-                        let mut table =
-                            Table { options: &*options, wanted: *wanted, next_serial, recency, totals, buffered_total };
-                        match table.renew(entry, slot, pair, segment, now, &mut side, &mut side_info) {
+                        match table!().renew(entry, slot, pair, segment, now, &mut side, &mut side_info) {
                             Renewal::Kept => Some((slot, entry)),
                             Renewal::Opened => {
                                 opened = true;
@@ -1036,13 +1041,7 @@ impl TcpReassembler {
                     }
                 }
                 None => {
-                    let slot = Self::arrive(
-                        Arrival { options: &*options, wanted: *wanted, next_serial, recency, totals, tombs, forgotten },
-                        sessions,
-                        pair,
-                        segment,
-                        now,
-                    );
+                    let slot = table!().arrive(sessions, pair, segment, now);
                     opened = slot.is_some();
                     slot.and_then(|slot| sessions.get_mut(slot).map(|entry| (slot, entry)))
                 }
