@@ -161,3 +161,26 @@ fn a_pair_reused_hundreds_of_times_keeps_its_generation() {
 fn a_tombstone_is_72_bytes() {
     assert_eq!(crate::reassembler::tombstone_size(), 72);
 }
+
+/// Many pairs (as a flood that evicts sessions leaves): every pair keeps its own
+/// generation through hundreds of merges, and one that comes back keeps its word.
+#[test]
+fn a_hundred_thousand_pairs_keep_their_generations() {
+    let mut generations = Generations::default();
+    let hash = |key: u64| key.wrapping_mul(0x9e37_79b9_7f4a_7c15) & !0xff;
+    let generation = |key: u64| u32::try_from(key % 300).expect("small") + 1;
+    for key in 0..100_000u64 {
+        generations.set(hash(key), generation(key));
+    }
+    assert_eq!(generations.len(), 100_000);
+    // Half of them come back and leave again.
+    for key in (0..100_000u64).step_by(2) {
+        generations.set(hash(key), generation(key) + 1);
+    }
+    assert_eq!(generations.len(), 100_000);
+    for key in 0..100_000u64 {
+        let expected = generation(key) + u32::from(key % 2 == 0);
+        assert_eq!(generations.get(hash(key)), Some(expected), "key {key}");
+    }
+    assert_eq!(generations.get(hash(100_000)), None);
+}
