@@ -174,43 +174,64 @@ impl<V> SessionTable<V> {
 ///
 /// A pair is known by its stable hash's top 56 bits, which share a word with the
 /// generation (the low byte; 255 means "see `large`", for pairs reused that often):
-/// 8 bytes a pair, in a sorted array and a short unsorted tail merged into it every
-/// [`TAIL`] new pairs. A pair that comes back keeps its word, updated when it leaves
-/// again, so nothing is ever taken out of the middle. Two pairs whose hashes share the
-/// 56 bits share a word: the later pair's ids then start at a higher number, still
-/// unique, since an id holds its pair's key.
+/// 8 bytes a pair, in three runs. New pairs go to a short unsorted tail; every [`TAIL`]
+/// of them are merged into a sorted middle run, and the middle run into the large
+/// sorted array once it holds a sixteenth as many words (at least [`TAIL`]). So the
+/// large array, which a merge moves whole, is moved once per many new pairs however
+/// many are remembered (a flood evicting sessions remembers a pair per packet). A
+/// lookup is two binary searches and a scan of the tail. A pair that comes back keeps
+/// its word, updated when it leaves again, so nothing is ever taken out of the middle.
+/// Two pairs whose hashes share the 56 bits share a word: the later pair's ids then
+/// start at a higher number, still unique, since an id holds its pair's key.
 #[derive(Debug, Default)]
 pub(crate) struct Generations {
     sorted: Vec<u64>,
+    middle: Vec<u64>,
     tail: Vec<u64>,
     large: HashMap<u64, u32>,
 }
 
 /// The low byte of a word: the generation.
 const LOW: u64 = 0xff;
-/// New pairs kept unsorted before they are merged into the sorted array: a lookup
-/// scans them, a merge moves the whole array.
+/// New pairs kept unsorted before they are merged into the middle run: a lookup scans
+/// them.
 const TAIL: usize = 256;
 
 impl Generations {
     /// Pairs remembered.
     pub(crate) fn len(&self) -> usize {
-        self.sorted.len() + self.tail.len()
+        self.sorted.len() + self.middle.len() + self.tail.len()
     }
 
     /// Forgets every pair.
     pub(crate) fn clear(&mut self) {
         self.sorted.clear();
+        self.middle.clear();
         self.tail.clear();
         self.large.clear();
+    }
+
+    /// The word of the pair whose hash has this prefix, to change.
+    fn word_mut(&mut self, prefix: u64) -> Option<&mut u64> {
+        let Generations { sorted, middle, tail, .. } = self;
+        match position(sorted, prefix) {
+            Some(at) => sorted.get_mut(at),
+            None => match position(middle, prefix) {
+                Some(at) => middle.get_mut(at),
+                None => tail.iter_mut().find(|word| **word & !LOW == prefix),
+            },
+        }
     }
 
     /// The generation remembered for the pair of this stable hash.
     pub(crate) fn get(&self, hash: u64) -> Option<u32> {
         let prefix = hash & !LOW;
-        let word = match self.sorted_position(prefix) {
-            Some(at) => self.sorted.get(at).copied(),
-            None => self.tail.iter().find(|word| **word & !LOW == prefix).copied(),
+        let word = match position(&self.sorted, prefix) {
+            Some(at) => self.sorted.get(at),
+            None => match position(&self.middle, prefix) {
+                Some(at) => self.middle.get(at),
+                None => self.tail.iter().find(|word| **word & !LOW == prefix),
+            },
         }?;
         // The low byte is below 256 (a truncation that loses nothing).
         let low = (word & LOW) as u32;
@@ -226,48 +247,48 @@ impl Generations {
         } else if !self.large.is_empty() {
             self.large.remove(&prefix);
         }
-        if let Some(at) = self.sorted_position(prefix) {
-            if let Some(held) = self.sorted.get_mut(at) {
-                *held = word;
-            }
-        } else if let Some(held) = self.tail.iter_mut().find(|held| **held & !LOW == prefix) {
+        if let Some(held) = self.word_mut(prefix) {
             *held = word;
-        } else {
-            self.tail.push(word);
-            if self.tail.len() >= TAIL {
-                self.merge_tail();
+            return;
+        }
+        self.tail.push(word);
+        if self.tail.len() >= TAIL {
+            merge(&mut self.middle, &mut self.tail);
+            if self.middle.len() >= TAIL.max(self.sorted.len() / 16) {
+                merge(&mut self.sorted, &mut self.middle);
             }
         }
     }
+}
 
-    fn sorted_position(&self, prefix: u64) -> Option<usize> {
-        let at = self.sorted.partition_point(|word| *word & !LOW < prefix);
-        self.sorted.get(at).is_some_and(|word| *word & !LOW == prefix).then_some(at)
-    }
+/// Where the word of this prefix lies in a sorted run.
+fn position(run: &[u64], prefix: u64) -> Option<usize> {
+    let at = run.partition_point(|word| *word & !LOW < prefix);
+    run.get(at).is_some_and(|word| *word & !LOW == prefix).then_some(at)
+}
 
-    /// Merges the sorted tail into the array from the back, in place: no second array,
-    /// so the memory stays at 8 bytes a pair.
-    fn merge_tail(&mut self) {
-        self.tail.sort_unstable();
-        let mut kept = self.sorted.len();
-        self.sorted.resize(kept + self.tail.len(), 0);
-        let mut to = self.sorted.len();
-        while let Some(&next) = self.tail.last() {
-            to -= 1;
-            let previous = kept.checked_sub(1).and_then(|at| self.sorted.get(at).copied());
-            let word = match previous {
-                Some(word) if word > next => {
-                    kept -= 1;
-                    word
-                }
-                _ => {
-                    self.tail.pop();
-                    next
-                }
-            };
-            if let Some(place) = self.sorted.get_mut(to) {
-                *place = word;
+/// Merges the words of `from` into the sorted run `into`, from the back, in place: no
+/// second copy of the run, so the memory stays at 8 bytes a pair. Leaves `from` empty.
+fn merge(into: &mut Vec<u64>, from: &mut Vec<u64>) {
+    from.sort_unstable();
+    let mut kept = into.len();
+    into.resize(kept + from.len(), 0);
+    let mut to = into.len();
+    while let Some(&next) = from.last() {
+        to -= 1;
+        let previous = kept.checked_sub(1).and_then(|at| into.get(at).copied());
+        let word = match previous {
+            Some(word) if word > next => {
+                kept -= 1;
+                word
             }
+            _ => {
+                from.pop();
+                next
+            }
+        };
+        if let Some(place) = into.get_mut(to) {
+            *place = word;
         }
     }
 }
