@@ -180,7 +180,7 @@ impl<V> SessionTable<V> {
 /// large array, which a merge moves whole, is moved once per many new pairs however
 /// many are remembered (a flood evicting sessions remembers a pair per packet). A
 /// lookup is two binary searches and a scan of the tail. A pair that comes back keeps
-/// its word, updated when it leaves again, so nothing is ever taken out of the middle.
+/// its word, updated when it leaves again, so no word is ever taken out of a run.
 /// Two pairs whose hashes share the 56 bits share a word: the later pair's ids then
 /// start at a higher number, still unique, since an id holds its pair's key.
 #[derive(Debug, Default)]
