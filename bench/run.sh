@@ -316,16 +316,12 @@ done
 echo
 echo "Every run's wall time, round by round (s):"
 echo
-for i in "${ACTIVE[@]}"; do
-    IFS='|' read -r name _ <<<"${MODES[$i]}"
-    [[ -n ${STATUS[$i]:-} ]] && continue
-    echo "- $name: $(tr ' ' '\n' <<<"${TIMES[$i]}" | awk 'NF {printf "%s%.3f", sep, $1 / 1e6; sep = " "}')"
-done
 TCP_TIMES=""
 HTTP_TIMES=""
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name _ <<<"${MODES[$i]}"
     [[ -n ${STATUS[$i]:-} ]] && continue
+    echo "- $name: $(tr ' ' '\n' <<<"${TIMES[$i]}" | awk 'NF {printf "%s%.3f", sep, $1 / 1e6; sep = " "}')"
     [[ $name == TCP ]] && TCP_TIMES=${TIMES[$i]}
     [[ $name == TCP+HTTP ]] && HTTP_TIMES=${TIMES[$i]}
 done
