@@ -12,7 +12,13 @@
 #
 # Environment:
 #   NETANALYSIS_BIN  binary to measure (default ./target/release/netanalysis;
-#                    build it with: cargo build --release -p netanalysis-cli)
+#                    build it with: cargo build --release -p netanalysis-cli, or
+#                    with scripts/build-pgo.sh, whose target/pgo/netanalysis is
+#                    the profile-guided build)
+#   NETANALYSIS_BASELINE_BIN  a second build measured in the same rounds, in
+#                    two more rows, "TCP (baseline build)" and "TCP+HTTP
+#                    (baseline build)": e.g. the plain release build beside
+#                    the profile-guided one
 #   BENCH_CPU        the core every command is pinned to (default 0)
 #   BENCH_THREADS    worker threads of the multi-core row (default: nproc)
 #   BENCH_TMP        tmpfs directory for tcpflow's output (default /dev/shm)
@@ -75,6 +81,11 @@ done
 (( SMOKE )) && RUNS=1
 
 BIN=${NETANALYSIS_BIN:-./target/release/netanalysis}
+BASELINE=${NETANALYSIS_BASELINE_BIN:-}
+if [[ -n $BASELINE && ! -x $BASELINE ]]; then
+    echo "run.sh: baseline binary $BASELINE not found" >&2
+    exit 2
+fi
 CPU=${BENCH_CPU:-0}
 TMP_ROOT=${BENCH_TMP:-/dev/shm}
 NIDS=$REPO/bench/out/nids-count
@@ -168,6 +179,8 @@ MODES=(
     "TCP|ours|bin|\"\$BIN\" --quiet $T\"\$CAPTURE\""
     "TCP+HTTP|ours|bin|\"\$BIN\" --quiet ${T}HTTP \"\$CAPTURE\""
     "TCP+HTTP+JsonLog|ours|bin|\"\$BIN\" --quiet --json ${T}HTTP \"\$CAPTURE\""
+    "TCP (baseline build)|ours|baseline|\"\$BASELINE\" --quiet $T\"\$CAPTURE\""
+    "TCP+HTTP (baseline build)|ours|baseline|\"\$BASELINE\" --quiet ${T}HTTP \"\$CAPTURE\""
     "TCP+HTTP, $N_THREADS threads on $N_THREADS cores|ours|threads|\"\$BIN\" --quiet --threads $N_THREADS HTTP \"\$CAPTURE\""
     "tcpdump -r -w /dev/null|other|tcpdump|tcpdump -r \"\$CAPTURE\" -w /dev/null"
     "libnids (TCP only)|other|nids|\"\$NIDS\" \"\$CAPTURE\""
@@ -177,6 +190,7 @@ MODES=(
 available() {
     case $1 in
         bin) (( OURS )) ;;
+        baseline) (( OURS )) && [[ -n $BASELINE && -x $BASELINE ]] ;;
         threads) (( OURS && ${#THREADS[@]} && N_THREADS > 1 )) ;;
         nids) [[ -x $NIDS ]] ;;
         *) have "$1" ;;
@@ -304,7 +318,7 @@ for i in "${ACTIVE[@]}"; do
             cpu == "" ? "" : sprintf("%.3f", cpu / 1e6) }'
 done
 echo
-echo "Commands (BIN=$BIN, NIDS=bench/out/nids-count, FLOW_DIR on $TMP_ROOT):"
+echo "Commands (BIN=$BIN${BASELINE:+, BASELINE=$BASELINE}, NIDS=bench/out/nids-count, FLOW_DIR on $TMP_ROOT):"
 echo
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name kind needs command <<<"${MODES[$i]}"
@@ -316,26 +330,27 @@ done
 echo
 echo "Every run's wall time, round by round (s):"
 echo
-TCP_TIMES=""
-HTTP_TIMES=""
+declare -A ROW_TIMES
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name _ <<<"${MODES[$i]}"
     [[ -n ${STATUS[$i]:-} ]] && continue
     echo "- $name: $(tr ' ' '\n' <<<"${TIMES[$i]}" | awk 'NF {printf "%s%.3f", sep, $1 / 1e6; sep = " "}')"
-    [[ $name == TCP ]] && TCP_TIMES=${TIMES[$i]}
-    [[ $name == TCP+HTTP ]] && HTTP_TIMES=${TIMES[$i]}
+    ROW_TIMES[$name]=${TIMES[$i]}
 done
-if [[ -n $TCP_TIMES && -n $HTTP_TIMES ]]; then
+round_ratios() {   # label, TCP row, TCP+HTTP row
     # The two run next to each other in every round, so each round's ratio compares
     # runs made under nearly the same load.
-    awk -v tcp="$TCP_TIMES" -v http="$HTTP_TIMES" 'BEGIN {
+    [[ -n ${ROW_TIMES[$2]:-} && -n ${ROW_TIMES[$3]:-} ]] || return 0
+    awk -v label="$1" -v tcp="${ROW_TIMES[$2]}" -v http="${ROW_TIMES[$3]}" 'BEGIN {
         n = split(tcp, t, " "); split(http, h, " ")
         for (k = 1; k <= n; k++) { r[k] = t[k] / h[k]; line = line sprintf("%s%.0f%%", k > 1 ? ", " : "", 100 * r[k]) }
         for (a = 1; a <= n; a++) for (b = a + 1; b <= n; b++) if (r[b] < r[a]) { x = r[a]; r[a] = r[b]; r[b] = x }
         median = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
-        printf "\nTCP+HTTP against TCP alone, round by round: %s (median %.0f%%).\n", line, 100 * median
+        printf "\n%s against TCP alone, round by round: %s (median %.0f%%).\n", label, line, 100 * median
     }'
-fi
+}
+round_ratios "TCP+HTTP" "TCP" "TCP+HTTP"
+round_ratios "Baseline build: TCP+HTTP" "TCP (baseline build)" "TCP+HTTP (baseline build)"
 for i in "${ACTIVE[@]}"; do
     IFS='|' read -r name kind needs command <<<"${MODES[$i]}"
     if [[ $needs == threads && -z ${STATUS[$i]:-} && -n $BASE_US ]]; then

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# build-pgo.sh - build the netanalysis binary with profile-guided optimisation.
+#
+# Usage:  scripts/build-pgo.sh [TRAINING-CAPTURE...]
+#
+# Three steps, all under target/pgo/ (or $CARGO_TARGET_DIR/pgo/):
+#   1. an instrumented release build (rustc -Cprofile-generate) in pgo/generate;
+#   2. that binary run on the training captures (default: the shipped
+#      captures/http-sample.pcap) in every mode the benchmark measures: decode
+#      only, TCP, TCP+HTTP, TCP+HTTP with the JSON log, two threads, and the
+#      trace output of HTTP,v=1 and TCP,v=6; the profiles are merged with the
+#      toolchain's llvm-profdata into pgo/merged.profdata;
+#   3. a release build that uses the merged profile (-Cprofile-use) in pgo/use,
+#      copied to pgo/netanalysis.
+#
+# The result behaves exactly as the plain release build (same code, laid out and
+# inlined by where the training runs spent their time): the whole test suite and
+# the output checks pass with either. The training capture hardly matters as long
+# as it holds ordinary HTTP over TCP: the hot path is the same for every capture.
+# Needs the toolchain's LLVM tools (`rustup component add llvm-tools`). Any
+# RUSTFLAGS already set are kept.
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf 'build-pgo.sh: %s\n' "$*" >&2; }
+
+TRAINING=("$@")
+(( ${#TRAINING[@]} )) || TRAINING=(captures/http-sample.pcap)
+for capture in "${TRAINING[@]}"; do
+    [[ -r $capture ]] || { say "cannot read training capture $capture"; exit 2; }
+done
+
+SYSROOT=$(rustc --print sysroot)
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+PROFDATA=$SYSROOT/lib/rustlib/$HOST/bin/llvm-profdata
+if [[ ! -x $PROFDATA ]]; then
+    say "llvm-profdata not found at $PROFDATA; install it with: rustup component add llvm-tools"
+    exit 2
+fi
+
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=$TARGET/pgo
+RAW=$(mkdir -p "$OUT" && cd "$OUT" && pwd)/raw
+rm -rf "$RAW" "$OUT/merged.profdata"
+FLAGS=${RUSTFLAGS:-}
+
+say "1/3 instrumented build"
+RUSTFLAGS="$FLAGS -Cprofile-generate=$RAW" CARGO_TARGET_DIR=$OUT/generate \
+    cargo build --release -p netanalysis-cli --bin netanalysis
+
+say "2/3 training runs on ${TRAINING[*]}"
+BIN=$OUT/generate/release/netanalysis
+train() {
+    if ! LLVM_PROFILE_FILE="$RAW/%p-%m.profraw" "$BIN" "$@" >/dev/null 2>"$OUT/training.log"; then
+        say "training run failed: netanalysis $*"
+        cat "$OUT/training.log" >&2
+        exit 1
+    fi
+}
+for capture in "${TRAINING[@]}"; do
+    for mode in "--decode-only" "" "HTTP" "--json HTTP" "--threads 2 HTTP"; do
+        # shellcheck disable=SC2086 # the mode is several words
+        train --quiet $mode "$capture"
+    done
+    for plugin in "HTTP,v=1" "TCP,v=6"; do
+        train "$plugin" "$capture"
+    done
+done
+"$PROFDATA" merge -o "$OUT/merged.profdata" "$RAW"
+
+say "3/3 optimised build"
+RUSTFLAGS="$FLAGS -Cprofile-use=$(cd "$OUT" && pwd)/merged.profdata" CARGO_TARGET_DIR=$OUT/use \
+    cargo build --release -p netanalysis-cli --bin netanalysis
+cp "$OUT/use/release/netanalysis" "$OUT/netanalysis"
+say "built $OUT/netanalysis"
