@@ -5,18 +5,22 @@
 #
 # Three steps, all under target/pgo/ (or $CARGO_TARGET_DIR/pgo/):
 #   1. an instrumented release build (rustc -Cprofile-generate) in pgo/generate;
-#   2. that binary run on the training captures (default: the shipped
-#      captures/http-sample.pcap) in every mode the benchmark measures: decode
-#      only, TCP, TCP+HTTP, TCP+HTTP with the JSON log, two threads, and the
-#      trace output of HTTP,v=1 and TCP,v=6; the profiles are merged with the
-#      toolchain's llvm-profdata into pgo/merged.profdata;
+#   2. that binary run on the training captures in every mode the benchmark
+#      measures: decode only, TCP, TCP+HTTP, TCP+HTTP with the JSON log, two
+#      threads, and the trace output of HTTP,v=1 and TCP,v=6; the profiles are
+#      merged with the toolchain's llvm-profdata into pgo/merged.profdata. By
+#      default the training captures are the shipped captures/http-sample.pcap
+#      and pgo/training.pcap, 1,000 copies of it on addresses of their own
+#      (about 30 MB, written by the tile-capture tool of the test-support crate):
+#      without the volume, the paths that only large files take (two threads
+#      reading ahead) would be laid out as cold code;
 #   3. a release build that uses the merged profile (-Cprofile-use) in pgo/use,
 #      copied to pgo/netanalysis.
 #
 # The result behaves exactly as the plain release build (same code, laid out and
 # inlined by where the training runs spent their time): the whole test suite and
 # the output checks pass with either. The training capture hardly matters as long
-# as it holds ordinary HTTP over TCP: the hot path is the same for every capture.
+# as it holds ordinary HTTP over TCP and is large enough to be read ahead.
 # Needs the toolchain's LLVM tools (`rustup component add llvm-tools`). Any
 # RUSTFLAGS already set are kept.
 
@@ -25,7 +29,6 @@ cd "$(dirname "$0")/.."
 say() { printf 'build-pgo.sh: %s\n' "$*" >&2; }
 
 TRAINING=("$@")
-(( ${#TRAINING[@]} )) || TRAINING=(captures/http-sample.pcap)
 for capture in "${TRAINING[@]}"; do
     [[ -r $capture ]] || { say "cannot read training capture $capture"; exit 2; }
 done
@@ -47,6 +50,12 @@ FLAGS=${RUSTFLAGS:-}
 say "1/3 instrumented build"
 RUSTFLAGS="$FLAGS -Cprofile-generate=$RAW" CARGO_TARGET_DIR=$OUT/generate \
     cargo build --release -p netanalysis-cli --bin netanalysis
+
+if (( ${#TRAINING[@]} == 0 )); then
+    cargo run --release --quiet -p netanalysis-test-support --bin tile-capture -- \
+        captures/http-sample.pcap 1000 "$OUT/training.pcap"
+    TRAINING=(captures/http-sample.pcap "$OUT/training.pcap")
+fi
 
 say "2/3 training runs on ${TRAINING[*]}"
 BIN=$OUT/generate/release/netanalysis

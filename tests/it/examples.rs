@@ -51,6 +51,11 @@ impl Run {
 /// Runs the sample through TCP and the plugins `specs` (`NAME,key=value`), built from
 /// the registry as the command line builds them, with the JSON log last.
 fn run(specs: &[&str]) -> Run {
+    run_on(SAMPLE.as_ref(), specs)
+}
+
+/// As [`run`], on another capture.
+fn run_on(capture: &std::path::Path, specs: &[&str]) -> Run {
     // Naming the types links the crates, so their plugins are in the registry.
     let _ = (std::any::type_name::<MonologueBandwidth>(), std::any::type_name::<HttpWait>());
     let registry = Registry::from_inventory().unwrap();
@@ -66,7 +71,7 @@ fn run(specs: &[&str]) -> Run {
     builder.add("JsonLog", Some(Position::Last), Box::new(log)).unwrap();
     let mut dispatcher = builder.build();
 
-    let mut reader = CaptureReader::open(SAMPLE.as_ref()).unwrap();
+    let mut reader = CaptureReader::open(capture).unwrap();
     dispatcher.setup();
     while let Some(packet) = reader.next_packet().unwrap() {
         dispatcher.dispatch_packet(&packet);
@@ -265,4 +270,44 @@ fn port_counter_in_sharded_run_counts_each_pair_once() {
     let summary = lines.iter().find(|line| line["event"] == "run_summary").unwrap();
     assert_eq!(summary["portcounter_pairs"], 10, "{summary}");
     assert_eq!(summary["portcounter_bytes"], 23105, "{summary}");
+}
+
+/// The sample tiled (the training capture of the profile-guided build): every copy is
+/// analysed as the original is, on sessions of its own.
+#[test]
+fn the_tiled_sample_gives_each_copy_the_transactions_of_the_original() {
+    let fields = |run: &Run| -> Vec<String> {
+        run.events("http_transaction")
+            .iter()
+            .map(|t| {
+                let keys = ["method", "uri", "status", "request_body_bytes", "response_body_bytes", "unanswered"];
+                keys.iter().map(|k| t[*k].to_string()).collect::<Vec<_>>().join(" ")
+            })
+            .collect()
+    };
+    let original = run(&["HTTP"]);
+    let dir = tempfile::tempdir().unwrap();
+    let tiled_path = dir.path().join("tiled.pcap");
+    let sample = std::fs::read(SAMPLE).unwrap();
+    let file = std::fs::File::create(&tiled_path).unwrap();
+    let tiled = netanalysis_test_support::tile::tile(&sample, 4, std::io::BufWriter::new(file)).unwrap();
+    assert_eq!(tiled.bytes, std::fs::metadata(&tiled_path).unwrap().len());
+
+    let copies = run_on(&tiled_path, &["HTTP"]);
+    let once = fields(&original);
+    assert_eq!(once.len(), 10);
+    let expected: Vec<String> = (0..4).flat_map(|_| once.iter().cloned()).collect();
+    assert_eq!(fields(&copies), expected);
+    let sessions = |run: &Run| {
+        let mut ids: Vec<String> = run.events("tcp_session_end").iter().map(|e| e["session"].to_string()).collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    assert_eq!(sessions(&original), 5);
+    assert_eq!(sessions(&copies), 20);
+    for key in ["packets_read", "tcp_sessions", "tcp_bytes_reassembled", "http_transactions"] {
+        assert!(original.summary.count(key) > 0, "{key}");
+        assert_eq!(copies.summary.count(key), 4 * original.summary.count(key), "{key}");
+    }
 }
