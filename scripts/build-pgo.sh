@@ -11,7 +11,7 @@
 #      merged with the toolchain's llvm-profdata into pgo/merged.profdata. By
 #      default the training captures are the shipped captures/http-sample.pcap
 #      and pgo/training.pcap, 1,000 copies of it on addresses of their own
-#      (about 30 MB, written by the tile-capture tool of the test-support crate):
+#      (about 30 MB, written by the tile-capture example of the test-support crate):
 #      without the volume, the paths that only large files take (two threads
 #      reading ahead) would be laid out as cold code;
 #   3. a release build that uses the merged profile (-Cprofile-use) in pgo/use,
@@ -52,7 +52,7 @@ RUSTFLAGS="$FLAGS -Cprofile-generate=$RAW" CARGO_TARGET_DIR=$OUT/generate \
     cargo build --release -p netanalysis-cli --bin netanalysis
 
 if (( ${#TRAINING[@]} == 0 )); then
-    cargo run --release --quiet -p netanalysis-test-support --bin tile-capture -- \
+    cargo run --release --quiet -p netanalysis-test-support --example tile-capture -- \
         captures/http-sample.pcap 1000 "$OUT/training.pcap"
     TRAINING=(captures/http-sample.pcap "$OUT/training.pcap")
 fi

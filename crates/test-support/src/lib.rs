@@ -1,8 +1,8 @@
 //! Test support for netanalysis: a [`Recorder`] listener that records the events it
 //! receives as trace lines, and a fixture builder ([`TcpFlow`], [`PcapWriter`]) that
 //! writes small captures, so tests build the captures they need instead of shipping them.
-//! [`tile`] makes a large capture of many copies of a small one (the `tile-capture`
-//! tool), for work that needs volume.
+//! [`tile`] makes a large capture of many copies of a small one (`cargo run -p
+//! netanalysis-test-support --example tile-capture`), for work that needs volume.
 #![forbid(unsafe_code)]
 
 pub mod adversarial;
