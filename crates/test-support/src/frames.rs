@@ -88,7 +88,7 @@ pub fn ipv4_fragments(packet: &[u8], chunk: usize, id: u16) -> Vec<Vec<u8>> {
         let field = u16::try_from(offset / 8).expect("offset fits") | if more { 0x2000 } else { 0 };
         fragment[6..8].copy_from_slice(&field.to_be_bytes());
         fragment[10..12].copy_from_slice(&[0, 0]);
-        let checksum = ipv4_checksum(&fragment[..header_len]);
+        let checksum = internet_checksum(&fragment[..header_len]);
         fragment[10..12].copy_from_slice(&checksum.to_be_bytes());
         fragment.extend_from_slice(&payload[offset..end]);
         out.push(fragment);
@@ -97,8 +97,9 @@ pub fn ipv4_fragments(packet: &[u8], chunk: usize, id: u16) -> Vec<Vec<u8>> {
     out
 }
 
-fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum();
+/// The Internet checksum of `bytes` (RFC 1071; an odd last byte padded with zero).
+pub(crate) fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }

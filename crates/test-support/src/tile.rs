@@ -46,21 +46,11 @@ pub fn tile<W: Write>(capture: &[u8], copies: u32, mut out: W) -> io::Result<Til
         [0xa1, 0xb2, 0xc3 | 0x3c, 0xd4 | 0x4d] => true,
         _ => return Err(invalid("not a classic pcap file")),
     };
-    let word = |bytes: &[u8], at: usize| -> u32 {
-        let b = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
-        if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    if word(header, 20) & 0x0fff_ffff != ETHERNET {
+    if read_u32(header, 20, big_endian) & 0x0fff_ffff != ETHERNET {
         return Err(invalid("link type is not Ethernet"));
     }
-    let records: Vec<&[u8]> = records(&capture[24..], big_endian)
-        .map(|record| record.ok_or_else(|| invalid("a record is cut short")))
-        .collect::<io::Result<_>>()?;
-    let seconds = |r: &[u8]| word(r, 0);
+    let records = records(&capture[24..], big_endian).ok_or_else(|| invalid("a record is cut short"))?;
+    let seconds = |r: &[u8]| read_u32(r, 0, big_endian);
     // Whole seconds from the first record's to just past the last one's, so copies
     // never overlap in time (a capture's records need not be in time order).
     let first = records.iter().map(|r| seconds(r)).min().unwrap_or(0);
@@ -93,28 +83,26 @@ pub fn tile<W: Write>(capture: &[u8], copies: u32, mut out: W) -> io::Result<Til
 }
 
 /// The records of a pcap body (after its file header), each header and data together;
-/// `None` for a record cut short, after which there is nothing more.
-fn records(mut body: &[u8], big_endian: bool) -> impl Iterator<Item = Option<&[u8]>> {
-    let mut done = false;
-    std::iter::from_fn(move || {
-        if done || body.is_empty() {
-            return None;
-        }
-        let len = body.get(8..12).map(|b| {
-            let b = [b[0], b[1], b[2], b[3]];
-            (if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }) as usize
-        });
-        match len.and_then(|len| body.get(..16 + len)) {
-            Some(record) => {
-                body = &body[record.len()..];
-                Some(Some(record))
-            }
-            None => {
-                done = true;
-                Some(None)
-            }
-        }
-    })
+/// `None` if the last one is cut short.
+fn records(mut body: &[u8], big_endian: bool) -> Option<Vec<&[u8]>> {
+    let mut records = Vec::new();
+    while !body.is_empty() {
+        let len = read_u32(body.get(..16)?, 8, big_endian) as usize;
+        let record = body.get(..16 + len)?;
+        records.push(record);
+        body = &body[record.len()..];
+    }
+    Some(records)
+}
+
+/// The 32-bit word at `at` (which must be in `bytes`) in the file's byte order.
+fn read_u32(bytes: &[u8], at: usize, big_endian: bool) -> u32 {
+    let word = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+    if big_endian {
+        u32::from_be_bytes(word)
+    } else {
+        u32::from_le_bytes(word)
+    }
 }
 
 /// XORs `k` into the low 16 bits of an Ethernet IPv4 frame's two addresses, fixing the
@@ -172,35 +160,23 @@ fn update_checksum(frame: &mut [u8], at: usize, old: u16, new: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frames::internet_checksum;
     use crate::{Side, TcpFlow};
-
-    /// The one's complement sum of `bytes` (an odd last byte padded with zero).
-    fn sum(bytes: &[u8], mut acc: u32) -> u32 {
-        for pair in bytes.chunks(2) {
-            acc += u32::from(u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]));
-        }
-        acc
-    }
-
-    fn fold(mut acc: u32) -> u16 {
-        while acc > 0xffff {
-            acc = (acc & 0xffff) + (acc >> 16);
-        }
-        acc as u16
-    }
 
     /// Whether an Ethernet IPv4 TCP frame's two checksums verify.
     fn checksums_hold(frame: &[u8]) -> bool {
         let ip = &frame[14..];
         let header_len = usize::from(ip[0] & 0x0f) * 4;
         let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-        let header_ok = fold(sum(&ip[..header_len], 0)) == 0xffff;
+        // A checksum over what it covers, itself included, verifies when it comes out 0.
+        let header_ok = internet_checksum(&ip[..header_len]) == 0;
         let segment = &ip[header_len..total];
-        let mut pseudo = Vec::new();
-        pseudo.extend_from_slice(&ip[12..20]);
-        pseudo.extend_from_slice(&[0, ip[9]]);
-        pseudo.extend_from_slice(&(segment.len() as u16).to_be_bytes());
-        let tcp_ok = fold(sum(segment, sum(&pseudo, 0))) == 0xffff;
+        let mut covered = Vec::new();
+        covered.extend_from_slice(&ip[12..20]);
+        covered.extend_from_slice(&[0, ip[9]]);
+        covered.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+        covered.extend_from_slice(segment);
+        let tcp_ok = internet_checksum(&covered) == 0;
         header_ok && tcp_ok
     }
 
@@ -215,10 +191,9 @@ mod tests {
 
     fn frames(capture: &[u8]) -> Vec<(u32, &[u8])> {
         records(&capture[24..], false)
-            .map(|r| {
-                let r = r.expect("whole records");
-                (u32::from_le_bytes([r[0], r[1], r[2], r[3]]), &r[16..])
-            })
+            .expect("whole records")
+            .into_iter()
+            .map(|r| (read_u32(r, 0, false), &r[16..]))
             .collect()
     }
 
