@@ -182,7 +182,7 @@ impl Ahead {
 
 /// Reads until `space` is full or the file ends.
 #[cfg(unix)]
-fn read_at(file: &File, space: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(crate) fn read_at(file: &File, space: &mut [u8], offset: u64) -> io::Result<usize> {
     use std::os::unix::fs::FileExt;
     let mut filled = 0;
     while let Some(rest) = space.get_mut(filled..).filter(|rest| !rest.is_empty()) {
@@ -197,6 +197,6 @@ fn read_at(file: &File, space: &mut [u8], offset: u64) -> io::Result<usize> {
 }
 
 #[cfg(not(unix))]
-fn read_at(_file: &File, _space: &mut [u8], _offset: u64) -> io::Result<usize> {
+pub(crate) fn read_at(_file: &File, _space: &mut [u8], _offset: u64) -> io::Result<usize> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "positioned reads"))
 }

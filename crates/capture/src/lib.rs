@@ -61,6 +61,7 @@
 #![warn(missing_docs)]
 
 mod ahead;
+mod chunks;
 pub mod decode;
 mod defrag;
 mod error;
@@ -71,6 +72,7 @@ mod source;
 mod stats;
 
 pub use ahead::ReadAhead;
+pub use chunks::{Boundary, Chunk, ChunkReader, Chunks, Framing, Turn};
 pub use decode::{decode_frame, Decoded, Fragment, Undecoded};
 pub use defrag::{DefragLimits, DefragStats};
 pub use error::{OpenError, ReadError};

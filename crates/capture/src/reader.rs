@@ -21,6 +21,7 @@ use netanalysis_core::{IpInfo, LinkType, Packet, Summary, Timestamp};
 use smallvec::SmallVec;
 
 use crate::ahead::ReadAhead;
+use crate::chunks::{Chunks, PcapFormat};
 use crate::decode::{decode_frame, Decoded, Fragment, Undecoded};
 use crate::defrag::{DefragLimits, Defragmenter, Outcome};
 use crate::error::{OpenError, ReadError};
@@ -68,15 +69,15 @@ enum Format {
 /// One framed record: where its bytes are and what its header said. Holds no borrow, so
 /// the read loop can go on while it is kept.
 #[derive(Debug, Clone, Copy)]
-struct Record {
-    /// Frame bytes, relative to the source's current offset.
-    from: usize,
-    to: usize,
-    orig_len: u32,
-    ts: Timestamp,
-    interface: u32,
-    link_type: LinkType,
-    known_interface: bool,
+pub(crate) struct Record {
+    /// Frame bytes, relative to the source's current offset (or to a chunk's buffer).
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) orig_len: u32,
+    pub(crate) ts: Timestamp,
+    pub(crate) interface: u32,
+    pub(crate) link_type: LinkType,
+    pub(crate) known_interface: bool,
 }
 
 #[derive(Debug)]
@@ -262,6 +263,54 @@ impl CaptureReader {
             Input::File { source, .. } => source.read_ahead(),
             #[cfg(feature = "pcap")]
             Input::Live(_) => None,
+        }
+    }
+
+    /// The capture as chunks, to be read on several threads at once (see [`Chunks`]):
+    /// `Some` for a classic pcap file opened with [`open`](CaptureReader::open) (a regular
+    /// file, not followed, not read ahead, without a capture filter) of which no packet
+    /// was read yet. Its packets are then read through the chunks, not through this
+    /// reader, which gets their counts back from [`chunks_read`](CaptureReader::chunks_read).
+    pub fn chunks(&mut self) -> Option<Chunks> {
+        if self.number != 0 || self.finished {
+            return None;
+        }
+        #[cfg(feature = "pcap")]
+        if self.filter.is_some() {
+            return None;
+        }
+        let Input::File { source, format: Format::Pcap { big_endian, nanos, modified, link_type, limit } } =
+            &mut self.input
+        else {
+            return None;
+        };
+        let format = PcapFormat {
+            big_endian: *big_endian,
+            nanos: *nanos,
+            modified: *modified,
+            link_type: *link_type,
+            limit: *limit,
+        };
+        let file = source.take_file()?;
+        let defrag = std::mem::replace(&mut self.defrag, Defragmenter::new(DefragLimits::default()));
+        Some(Chunks::new(&self.name, file, source.offset(), format, Arc::clone(&self.stop), defrag))
+    }
+
+    /// Takes the counts of the packets read through `chunks` so far (every thread's
+    /// `stats` added up, and `capture_bytes` of the file read): [`stats`](CaptureReader::stats),
+    /// [`report`](CaptureReader::report) and [`take_warnings`](CaptureReader::take_warnings)
+    /// then tell them as if this reader had read the packets. With `end`, reading is
+    /// over: the defragmenter comes back, and the reader returns no more packets.
+    pub fn chunks_read(&mut self, chunks: &Chunks, stats: &CaptureStats, capture_bytes: u64, end: bool) {
+        let mut counts = stats.clone();
+        counts.capture_bytes = capture_bytes;
+        counts.fragments = chunks.with_defrag(|defrag| *defrag.stats());
+        self.stats = counts;
+        if end {
+            self.defrag =
+                chunks.with_defrag(|defrag| std::mem::replace(defrag, Defragmenter::new(DefragLimits::default())));
+            self.stats.fragments_pending = self.defrag.pending() as u64;
+            self.finished = true;
         }
     }
 
@@ -456,7 +505,8 @@ impl CaptureReader {
             Input::Live(live) => (live.frame(), None),
         };
         let buffer = at.map(|at| at.buffer.as_shared());
-        Ok(ReadStep::Packet(assemble(self.number, &record, frame, buffer, &mut self.defrag, &mut self.stats), at))
+        let defrag = &mut self.defrag;
+        Ok(ReadStep::Packet(assemble(self.number, &record, frame, buffer, move || defrag, &mut self.stats), at))
     }
 
     /// Whether a capture filter rejects the record; if so it is counted and consumed.
@@ -565,13 +615,16 @@ enum Fetched {
 
 /// Decodes a framed record into a packet, reassembling fragments. Inlined, so the
 /// packet is built where the caller's enum holds it rather than moved there.
+///
+/// `defrag` gives the defragmenter, and is called for fragments only (a reader in chunks
+/// waits there for its turn at the one defragmenter every thread shares).
 #[inline(always)]
-fn assemble<'a>(
+pub(crate) fn assemble<'a>(
     number: u64,
     record: &Record,
     frame: &'a [u8],
     buffer: Option<&'a Bytes>,
-    defrag: &'a mut Defragmenter,
+    defrag: impl FnOnce() -> &'a mut Defragmenter,
     stats: &mut CaptureStats,
 ) -> Packet<'a> {
     let mut decoded = if record.known_interface {
@@ -581,16 +634,15 @@ fn assemble<'a>(
     };
     // A fragment: the datagram it completes, if it does (rare, so out of line; the
     // common path builds the packet from `decoded` without moving it).
-    let completed = match &decoded.fragment {
-        Some(fragment) => push_fragment(fragment, record.ts, defrag, stats),
-        None => None,
-    };
     let mut buffer = buffer;
-    if let Some(info) = completed {
-        let defrag: &'a Defragmenter = defrag;
-        decoded = crate::decode::ip::decode_reassembled(info, defrag.completed());
-        // The datagram lies in the defragmenter's buffer, which is not shared.
-        buffer = None;
+    if let Some(fragment) = &decoded.fragment {
+        let defrag = defrag();
+        if let Some(info) = push_fragment(fragment, record.ts, defrag, stats) {
+            let defrag: &'a Defragmenter = defrag;
+            decoded = crate::decode::ip::decode_reassembled(info, defrag.completed());
+            // The datagram lies in the defragmenter's buffer, which is not shared.
+            buffer = None;
+        }
     }
     let caplen = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     stats.count(record.link_type, caplen, record.orig_len, &decoded);
@@ -728,13 +780,8 @@ fn pcap_record(
         Fill::End if source.available() == 0 || source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
-    let data = source.data();
-    let (Some(secs), Some(frac), Some(caplen), Some(orig_len)) = (
-        u32_at(data, 0, big_endian),
-        u32_at(data, 4, big_endian),
-        u32_at(data, 8, big_endian),
-        u32_at(data, 12, big_endian),
-    ) else {
+    let Some(PcapRecordHeader { ts, caplen, orig_len }) = PcapRecordHeader::read(source.data(), big_endian, nanos)
+    else {
         return Err(cut_short(source));
     };
     if caplen > limit {
@@ -751,13 +798,37 @@ fn pcap_record(
         Fill::End if source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
-    let frac_nanos = if nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
-    let ts = Timestamp::from_nanos(
-        u64::from(secs).saturating_mul(1_000_000_000).saturating_add(frac_nanos),
-        if nanos { 9 } else { 6 },
-    );
     let record = Record { from: header_len, to: total, orig_len, ts, interface: 0, link_type, known_interface: true };
     Ok(Step::Packet(record, total))
+}
+
+/// What a classic pcap record header says (the modified format's extra fields aside).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PcapRecordHeader {
+    pub(crate) ts: Timestamp,
+    pub(crate) caplen: u32,
+    pub(crate) orig_len: u32,
+}
+
+impl PcapRecordHeader {
+    /// The header at the start of `data`; `None` if `data` is shorter than 16 bytes.
+    #[inline]
+    pub(crate) fn read(data: &[u8], big_endian: bool, nanos: bool) -> Option<PcapRecordHeader> {
+        let (Some(secs), Some(frac), Some(caplen), Some(orig_len)) = (
+            u32_at(data, 0, big_endian),
+            u32_at(data, 4, big_endian),
+            u32_at(data, 8, big_endian),
+            u32_at(data, 12, big_endian),
+        ) else {
+            return None;
+        };
+        let frac_nanos = if nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
+        let ts = Timestamp::from_nanos(
+            u64::from(secs).saturating_mul(1_000_000_000).saturating_add(frac_nanos),
+            if nanos { 9 } else { 6 },
+        );
+        Some(PcapRecordHeader { ts, caplen, orig_len })
+    }
 }
 
 fn pcapng_block(
@@ -914,6 +985,7 @@ mod tests {
     use netanalysis_test_support::{PcapNgWriter, Rng};
 
     use crate::ahead::{CHUNK, ROOM};
+    use crate::chunks::Chunks;
 
     fn interface(tsresol: u8, tsoffset: i64) -> Interface {
         Interface { link_type: LinkType::ETHERNET, snaplen: 0, tsresol, tsoffset }
@@ -1171,5 +1243,159 @@ mod tests {
         // Absurd resolutions saturate instead of panicking.
         let _ = pcapng_time(u32::MAX, u32::MAX, &interface(0x7f, 0));
         let _ = pcapng_time(u32::MAX, u32::MAX, &interface(0xff, i64::MIN));
+    }
+
+    /// A classic pcap file of `frames` in each byte order and format, timestamps in
+    /// steps of 0.3 s (so packets carry several seconds).
+    fn pcap_file(frames: &[Vec<u8>], big_endian: bool, modified: bool) -> Vec<u8> {
+        let word = |n: u32| if big_endian { n.to_be_bytes() } else { n.to_le_bytes() };
+        let half = |n: u16| if big_endian { n.to_be_bytes() } else { n.to_le_bytes() };
+        let mut file = word(if modified { magic::PCAP_MODIFIED } else { magic::PCAP_USEC }).to_vec();
+        file.extend_from_slice(&half(2));
+        file.extend_from_slice(&half(4));
+        file.extend_from_slice(&[0; 8]);
+        file.extend_from_slice(&word(0xffff));
+        file.extend_from_slice(&word(1));
+        for (i, frame) in frames.iter().enumerate() {
+            let micros = i as u64 * 300_000;
+            file.extend_from_slice(&word(1_700_000_000 + (micros / 1_000_000) as u32));
+            file.extend_from_slice(&word((micros % 1_000_000) as u32));
+            file.extend_from_slice(&word(frame.len() as u32));
+            file.extend_from_slice(&word(frame.len() as u32 + (i % 3) as u32));
+            if modified {
+                file.extend_from_slice(&[0; 8]);
+            }
+            file.extend_from_slice(frame);
+        }
+        file
+    }
+
+    /// What a packet says, its shared buffer aside.
+    fn view(packet: &Packet<'_>) -> String {
+        format!(
+            "{} {:?} {} {} {} {} {:?} {:?} {:?} {:?} {} {}",
+            packet.number,
+            packet.ts,
+            packet.interface,
+            packet.link_type.0,
+            packet.caplen,
+            packet.orig_len,
+            packet.frame,
+            packet.ip,
+            packet.transport,
+            packet.payload,
+            packet.uncaptured,
+            packet.truncated
+        )
+    }
+
+    /// Every packet of the file and the error that ended it, read by the reader.
+    fn read_whole(path: &Path) -> (Vec<String>, Option<String>, CaptureStats) {
+        let mut reader = CaptureReader::open(path).unwrap();
+        let mut packets = Vec::new();
+        let error = loop {
+            match reader.next_packet() {
+                Ok(Some(packet)) => packets.push(view(&packet)),
+                Ok(None) => break None,
+                Err(err) => break Some(err.to_string()),
+            }
+        };
+        (packets, error, reader.stats().clone())
+    }
+
+    /// The same, read in chunks: every chunk's bytes first, in an order of their own,
+    /// then framed and decoded in file order.
+    fn read_in_chunks(path: &Path) -> (Vec<String>, Option<String>, CaptureStats) {
+        let mut reader = CaptureReader::open(path).unwrap();
+        let chunks = reader.chunks().expect("a classic pcap file is read in chunks");
+        let count = std::fs::metadata(path).unwrap().len() / Chunks::SIZE as u64 + 2;
+        let mut chunk_reader = chunks.reader();
+        let mut read: Vec<_> = (0..count).rev().map(|k| chunk_reader.read(k)).collect();
+        read.reverse();
+        let (mut packets, mut error, mut stats) = (Vec::new(), None, CaptureStats::default());
+        let mut at = chunks.start();
+        for mut chunk in read {
+            let (framing, failed) = chunk_reader.frame(&mut chunk, at);
+            let mut turn = chunks.turn(chunk.index());
+            for i in 0..chunk.len() {
+                let (packet, frame_at) = chunk_reader.packet(&chunk, i, &mut stats, &mut turn).unwrap();
+                assert_eq!(
+                    frame_at.buffer.bytes().get(frame_at.start..frame_at.start + packet.frame.len()),
+                    Some(packet.frame)
+                );
+                packets.push(view(&packet));
+            }
+            turn.end();
+            at = framing.next;
+            error = failed.map(|err| err.to_string());
+            if !framing.more {
+                break;
+            }
+        }
+        reader.chunks_read(&chunks, &stats, at.offset, true);
+        assert!(reader.next_packet().unwrap().is_none(), "the reader reads nothing more itself");
+        (packets, error, reader.stats().clone())
+    }
+
+    #[test]
+    fn reading_in_chunks_gives_the_packets_the_reader_gives() {
+        let mut frames = frames_of_many_sizes();
+        // A record longer than a chunk: the chunk it covers has no record of its own.
+        frames.insert(1500, vec![0x5a; MAX_RECORD as usize]);
+        let dir = tempfile::tempdir().unwrap();
+        for (big_endian, modified) in [(false, false), (true, false), (false, true), (true, true)] {
+            let file = pcap_file(&frames, big_endian, modified);
+            assert!(file.len() > 20 * Chunks::SIZE);
+            let path = dir.path().join("chunks.pcap");
+            std::fs::write(&path, &file).unwrap();
+            let whole = read_whole(&path);
+            assert_eq!(whole.0.len(), frames.len());
+            assert!(whole.2.fragments.fragments > 0 && whole.2.packets_snaplen_cut > 0);
+            assert!(read_in_chunks(&path) == whole, "big endian {big_endian}, modified {modified}");
+
+            // Cut inside a record well into the file, then at a record's end; and an
+            // impossible length in a record's header.
+            let header_len = if modified { 24 } else { 16 };
+            let last = file.len() - frames.last().unwrap().len() - header_len;
+            for (cut, damaged) in [(file.len() * 2 / 3 + 5, true), (last, false), (last + 3, true)] {
+                std::fs::write(&path, &file[..cut]).unwrap();
+                let whole = read_whole(&path);
+                assert_eq!(whole.1.as_deref().is_some_and(|e| e.contains("cut short")), damaged, "cut at {cut}");
+                assert!(whole.0.len() < frames.len());
+                assert!(read_in_chunks(&path) == whole, "cut at {cut}");
+            }
+            let mut damaged = file.clone();
+            let mut offset = 24;
+            for frame in &frames[..2500] {
+                offset += header_len + frame.len();
+            }
+            let huge = if big_endian { 0x7fff_ffffu32.to_be_bytes() } else { 0x7fff_ffffu32.to_le_bytes() };
+            damaged[offset + 8..offset + 12].copy_from_slice(&huge);
+            std::fs::write(&path, &damaged).unwrap();
+            let whole = read_whole(&path);
+            assert!(whole.1.as_deref().is_some_and(|e| e.contains("claims")), "{:?}", whole.1);
+            assert_eq!(whole.0.len(), 2500);
+            assert!(read_in_chunks(&path) == whole, "absurd length");
+        }
+    }
+
+    #[test]
+    fn only_a_classic_pcap_file_is_read_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pcap = dir.path().join("a.pcap");
+        std::fs::write(&pcap, pcap_bytes(&sample_frames())).unwrap();
+        let pcapng = dir.path().join("a.pcapng");
+        std::fs::write(&pcapng, pcapng_bytes(&sample_frames())).unwrap();
+        assert!(CaptureReader::open(&pcap).unwrap().chunks().is_some());
+        assert!(CaptureReader::open(&pcapng).unwrap().chunks().is_none());
+        let stream = CaptureReader::from_reader("stream", Box::new(io::Cursor::new(pcap_bytes(&sample_frames()))));
+        assert!(stream.unwrap().chunks().is_none());
+        assert!(CaptureReader::open_following(&pcap, None).unwrap().chunks().is_none(), "a growing file");
+        let mut started = CaptureReader::open(&pcap).unwrap();
+        started.next_packet().unwrap();
+        assert!(started.chunks().is_none(), "a reader that has read packets");
+        let mut ahead = CaptureReader::open(&pcap).unwrap();
+        let _ahead = ahead.read_ahead();
+        assert!(ahead.chunks().is_none(), "a reader read ahead");
     }
 }

@@ -100,7 +100,7 @@ impl SharedBuffer {
     }
 
     /// Grows the buffer to `len` bytes, keeping `keep` (a range of it) at the front.
-    fn grow(&mut self, len: usize, keep: std::ops::Range<usize>) {
+    pub(crate) fn grow(&mut self, len: usize, keep: std::ops::Range<usize>) {
         let mut grown = vec![0; len];
         let kept = self.0.get(keep).unwrap_or_default();
         if let Some(front) = grown.get_mut(..kept.len()) {
@@ -182,6 +182,15 @@ impl ByteSource {
             self.ahead = self.file.take().map(|file| Arc::new(Ahead::new(file, self.total_read)));
         }
         self.ahead.as_ref().map(ReadAhead::new)
+    }
+
+    /// The regular file read, for reading it in chunks elsewhere: `None` if the source
+    /// is not a regular file, follows it, or reads it ahead.
+    pub(crate) fn take_file(&mut self) -> Option<File> {
+        if self.follow.is_some() || self.ahead.is_some() || !cfg!(unix) {
+            return None;
+        }
+        self.file.take()
     }
 
     /// The buffered bytes, from the current offset.

@@ -68,6 +68,27 @@ impl CaptureStats {
         }
     }
 
+    /// Adds `other`'s packet counts to these (those of packets read on another thread);
+    /// the fragment counts are left alone: they are the one defragmenter's.
+    pub fn add(&mut self, other: &CaptureStats) {
+        self.packets_read += other.packets_read;
+        self.frame_bytes = self.frame_bytes.saturating_add(other.frame_bytes);
+        self.packets_truncated += other.packets_truncated;
+        self.packets_snaplen_cut += other.packets_snaplen_cut;
+        self.tcp_packets += other.tcp_packets;
+        self.udp_packets += other.udp_packets;
+        self.packets_filtered_out += other.packets_filtered_out;
+        for (mine, theirs) in self.undecoded.iter_mut().zip(&other.undecoded) {
+            *mine += theirs;
+        }
+        for &(link_type, count) in &other.unsupported_link_types {
+            match self.unsupported_link_types.iter_mut().find(|(lt, _)| *lt == link_type) {
+                Some((_, n)) => *n += count,
+                None => self.unsupported_link_types.push((link_type, count)),
+            }
+        }
+    }
+
     /// Adds the counts to `summary` under flat keys: `packets_read` and `capture_bytes`
     /// always, the others (`packets_truncated`, `packets_undecoded_<reason>`,
     /// `link_type_unsupported`, `ip_fragments_*`, ...) when not zero.

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod chunked;
 mod output;
 mod plugins;
 mod report;

@@ -1,5 +1,9 @@
 //! `--threads N`: sessions sharded by socket pair across worker threads.
 //!
+//! A classic pcap file is read in chunks by every shard at once (`chunked.rs`); what
+//! follows is how everything else is read: pcapng files, standard input, a followed file,
+//! a live capture, a capture filter.
+//!
 //! The capture is read once, in turns: a shard whose inbox is empty, when no other shard
 //! is reading, reads the next few hundred packets (one turn) and hands each shard its
 //! share. So no thread does nothing but read, and the reading goes to whichever shard has
@@ -62,7 +66,7 @@ const SPIN_POLLS: usize = 2000;
 /// Where some bytes of a record lie: `from..to` of one of the batch's shared buffers
 /// (`buffer` is its index), or of the batch's copies (`buffer` is [`Span::COPIED`]).
 #[derive(Clone, Copy)]
-struct Span {
+pub(crate) struct Span {
     buffer: u32,
     from: u32,
     to: u32,
@@ -75,7 +79,7 @@ impl Span {
 
 /// A packet's decoded fields, with its bytes as spans; or a tick of the capture clock.
 #[derive(Clone, Copy)]
-enum Record {
+pub(crate) enum Record {
     Tick(Timestamp),
     Packet {
         number: u64,
@@ -96,15 +100,15 @@ enum Record {
 }
 
 #[derive(Default)]
-struct Batch {
+pub(crate) struct Batch {
     /// The reader's buffers the records' frames lie in, oldest first.
     buffers: Vec<SharedBuffer>,
     /// Bytes not found in the reader's buffer.
     bytes: Vec<u8>,
-    records: Vec<Record>,
+    pub(crate) records: Vec<Record>,
     /// The reader's clock when the capture ended: set on each shard's last batch, so
     /// teardown sees the same capture time in every shard as in a one-thread run.
-    final_clock: Option<Timestamp>,
+    pub(crate) final_clock: Option<Timestamp>,
 }
 
 impl Batch {
@@ -114,7 +118,7 @@ impl Batch {
         Span::within(Span::COPIED, from, bytes.len())
     }
 
-    fn push(&mut self, packet: &Packet<'_>, at: Option<FrameAt<'_>>, now: Timestamp) {
+    pub(crate) fn push(&mut self, packet: &Packet<'_>, at: Option<FrameAt<'_>>, now: Timestamp) {
         let frame = match at {
             Some(at) => {
                 if !self.buffers.last().is_some_and(|last| last.same(at.buffer)) {
@@ -159,7 +163,7 @@ impl Batch {
         self.records.len() >= BATCH_RECORDS || self.bytes.len() >= BATCH_BYTES || self.buffers.len() >= BATCH_BUFFERS
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.buffers.clear();
         self.bytes.clear();
         self.records.clear();
@@ -201,7 +205,7 @@ pub(crate) struct Outcome {
     pub faults: FaultPrinter,
 }
 
-fn shard_of(packet: &Packet<'_>, shards: usize) -> usize {
+pub(crate) fn shard_of(packet: &Packet<'_>, shards: usize) -> usize {
     match (packet.src(), packet.dst()) {
         (Some(src), Some(dst)) => (SocketPair::unordered_hash(src, dst) % shards as u64) as usize,
         _ => 0,
@@ -261,7 +265,7 @@ enum Turn {
     Found(Message),
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -501,7 +505,13 @@ fn wait_briefly(inbox: &Receiver<Message>) -> Option<Message> {
 }
 
 /// Dispatches a batch's records.
-fn dispatch(dispatcher: &mut Dispatcher, batch: &Batch, faults: &mut FaultPrinter, strict: bool, halt: &AtomicBool) {
+pub(crate) fn dispatch(
+    dispatcher: &mut Dispatcher,
+    batch: &Batch,
+    faults: &mut FaultPrinter,
+    strict: bool,
+    halt: &AtomicBool,
+) {
     for record in &batch.records {
         let &Record::Packet {
             number,
@@ -570,6 +580,9 @@ pub(crate) fn run(
     reader: &mut CaptureReader,
     progress: &mut Progress,
 ) -> anyhow::Result<Outcome> {
+    if let Some(chunks) = reader.chunks() {
+        return crate::chunked::run(pipeline, args, reader, chunks, progress);
+    }
     let shards = args.threads;
     let mut dispatchers = Vec::with_capacity(shards);
     for _ in 0..shards {

@@ -555,6 +555,154 @@ fn mixed_capture(dir: &Path) -> PathBuf {
     path
 }
 
+/// A classic pcap file of several megabytes (a sharded run reads it in many chunks, on
+/// every shard) with what reading in chunks must get right: records across chunk
+/// boundaries, a record longer than a chunk, IP fragments of one datagram far apart (in
+/// different chunks), frames that do not decode or were cut by the snapshot length, and
+/// packets over a dozen seconds (ticks, idle timeouts). Returns the file's bytes and
+/// where each record starts.
+fn chunked_capture(big_endian: bool) -> (Vec<u8>, Vec<usize>) {
+    use netanalysis_core::{LinkType, Timestamp};
+    use netanalysis_test_support::frames;
+    use netanalysis_test_support::{PcapWriter, Resolution};
+
+    let at =
+        |k: u64, micros: u64| Timestamp::from_nanos(1_700_000_000_000_000_000 + k * 310_000_000 + micros * 1000, 9);
+    let mut records: Vec<(Timestamp, Vec<u8>, u32)> = Vec::new();
+    for k in 0..40u64 {
+        let (client, server) = if k % 4 == 3 {
+            (format!("[fd01::{:x}]:{}", k + 1, 43000 + k), "[fd01::99]:80".to_owned())
+        } else {
+            (format!("10.8.{}.{}:{}", k % 5, 10 + k, 43000 + k), "10.8.9.9:80".to_owned())
+        };
+        let mut flow = TcpFlow::new(&client, &server).clock(at(k, 0), 900);
+        let body: Vec<u8> = (0..40_000 + k as usize * 3_000).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        flow.handshake().send(Side::Client, format!("GET /chunked/{k} HTTP/1.1\r\nHost: chunks\r\n\r\n").as_bytes());
+        if k % 7 != 6 {
+            flow.send_segments(Side::Server, &response, 1400).close();
+        }
+        for (index, (ts, frame)) in flow.frames().iter().enumerate() {
+            if k % 5 == 1 && frame.len() > 600 {
+                // Each fragment 40 ms after the one before: other sessions' packets, and
+                // chunk boundaries, come between them.
+                let ip = &frame[14..];
+                let pieces = if ip[0] >> 4 == 4 {
+                    frames::ipv4_fragments(ip, 512, (k * 100 + index as u64) as u16)
+                } else {
+                    frames::ipv6_fragments(ip, 512, (k * 100 + index as u64) as u32)
+                };
+                for (n, piece) in pieces.iter().enumerate() {
+                    let ether_type = if piece[0] >> 4 == 4 { frames::ETHERTYPE_IPV4 } else { frames::ETHERTYPE_IPV6 };
+                    let ts = Timestamp::from_nanos(ts.as_nanos() + n as u64 * 40_000_000, 9);
+                    let frame = frames::ethernet(ether_type, piece);
+                    records.push((ts, frame.clone(), frame.len() as u32));
+                }
+            } else {
+                records.push((*ts, frame.clone(), frame.len() as u32));
+            }
+        }
+        let udp = frames::udp_v4([10, 9, 0, k as u8], [10, 9, 1, 1], 5000 + k as u16, 53, b"query");
+        records.push((at(k, 350), frames::ethernet(frames::ETHERTYPE_IPV4, &udp), 100));
+        records.push((at(k, 360), frames::ethernet(frames::ETHERTYPE_ARP, &[0, 1, 8, 0, 6, 4, 0, 1]), 42));
+        let short_tcp = frames::ip_v4([10, 5, 0, k as u8], [10, 5, 0, 1], 6, &[0, 80, 0]);
+        records.push((at(k, 370), frames::ethernet(frames::ETHERTYPE_IPV4, &short_tcp), 60));
+        records.push((at(k, 380), vec![0xff; 9], 9));
+    }
+    // The first fragment of a datagram whose rest never comes, and a record longer than
+    // a chunk.
+    let lost = frames::udp_v4([10, 6, 0, 1], [10, 6, 0, 2], 6000, 6001, &[7; 3000]);
+    let first = frames::ipv4_fragments(&lost, 1024, 4242).remove(0);
+    records.push((at(3, 500), frames::ethernet(frames::ETHERTYPE_IPV4, &first), 1058));
+    let mut jumbo = frames::ethernet(frames::ETHERTYPE_IPV4, &frames::udp_v4([10, 7, 0, 1], [10, 7, 0, 2], 7, 7, b"x"));
+    jumbo.resize(600 << 10, 0x5a);
+    records.push((at(20, 100), jumbo, 700 << 10));
+    records.sort_by_key(|(ts, _, _)| *ts);
+    let mut pcap = PcapWriter::with_options(LinkType::ETHERNET, Resolution::Nano, big_endian, 1 << 20);
+    let mut starts = Vec::new();
+    for (ts, frame, orig_len) in &records {
+        starts.push(pcap.bytes().len());
+        pcap.record_truncated(*ts, frame, (*orig_len).max(frame.len() as u32));
+    }
+    (pcap.into_bytes(), starts)
+}
+
+#[test]
+fn sharded_runs_reading_a_pcap_in_chunks_log_and_count_as_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    for big_endian in [false, true] {
+        let (file, starts) = chunked_capture(big_endian);
+        assert!(file.len() > 12 * (256 << 10), "{} bytes: many chunks", file.len());
+        let path = dir.path().join("chunks.pcap");
+        let capture = path.to_str().unwrap();
+        let args = |threads: &'static str| {
+            ["--threads", threads, "--json", "JsonLog,packets=1", "TCP,idle_timeout=2", "HTTP", "PortCounter", capture]
+        };
+        // The whole file; cut inside a record two thirds in; an impossible length in a
+        // record's header halfway.
+        let mut damaged = file.clone();
+        let half = starts[starts.len() / 2];
+        damaged[half + 8..half + 12].copy_from_slice(&[0x7f, 0xff, 0xff, 0x7f]);
+        for (bytes, error) in [
+            (&file[..], None),
+            (&file[..starts[starts.len() * 2 / 3] + 30], Some("cut short")),
+            (&damaged[..], Some("claims")),
+        ] {
+            std::fs::write(&path, bytes).unwrap();
+            let outcome = |threads| {
+                let out = run(&args(threads));
+                // Warnings say how many packets drew them so far, which depends on when
+                // they are printed; the first summary line has the run's speed.
+                let mut stderr: Vec<String> = text(&out.stderr)
+                    .lines()
+                    .filter(|l| !l.contains(" MB/s)"))
+                    .map(|l| match l.split_once(" so far") {
+                        Some((before, after)) => {
+                            format!("{} N so far{after}", before.trim_end_matches(|c: char| c.is_ascii_digit()))
+                        }
+                        None => l.to_owned(),
+                    })
+                    .collect();
+                stderr.sort();
+                (out.status.code(), sorted_lines(&out.stdout), stderr)
+            };
+            let one = outcome("1");
+            assert_eq!(one.0, Some(if error.is_some() { 2 } else { 0 }), "{:#?}", one.2);
+            assert!(error.is_none_or(|e| one.2.iter().any(|l| l.contains(e))), "{:#?}", one.2);
+            let summary: serde_json::Value =
+                serde_json::from_str(one.1.iter().find(|l| l.contains("\"run_summary\"")).unwrap()).unwrap();
+            if error.is_none() {
+                for key in [
+                    "ip_fragments_reassembled",
+                    "ip_fragments_pending",
+                    "packets_snaplen_cut",
+                    "packets_undecoded_not_ip",
+                    "packets_undecoded_bad_link_header",
+                    "packets_undecoded_bad_transport_header",
+                    "tcp_sessions_timed_out",
+                ] {
+                    assert!(summary[key].as_u64().is_some_and(|n| n > 0), "the capture has some {key}: {summary}");
+                }
+                assert_eq!(summary["packets_read"].as_u64(), Some(starts.len() as u64));
+                assert_eq!(one.1.iter().filter(|l| l.contains("\"http_transaction\"")).count(), 40);
+            }
+            for threads in ["2", "3", "4"] {
+                let sharded = outcome(threads);
+                let missing: Vec<&String> = one.1.iter().filter(|l| !sharded.1.contains(l)).take(5).collect();
+                let extra: Vec<&String> = sharded.1.iter().filter(|l| !one.1.contains(l)).take(5).collect();
+                assert!(
+                    sharded == one,
+                    "--threads {threads}, error {error:?}: only in one thread's log {missing:#?}, \
+                     only in the sharded {extra:#?}; stderr {:#?} against {:#?}",
+                    sharded.2,
+                    one.2
+                );
+            }
+        }
+    }
+}
+
 /// Runs the command with `stdin` written from another thread (the output may fill its
 /// pipe before the input is all written).
 fn run_with_stdin(args: &[&str], stdin: Vec<u8>) -> Output {
