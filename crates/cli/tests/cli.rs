@@ -796,27 +796,31 @@ fn sharded_runs_end_on_plugin_failures_as_one_thread_does() {
 fn a_sharded_run_into_a_closed_pipe_ends_with_status_0() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let capture = mixed_capture(dir.path());
-    let mut child = bin()
-        .args(["--threads", "2", "--json", "JsonLog,packets=1", "HTTP", capture.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    assert!(first.starts_with("{\"event\":"), "{first}");
-    // The reader is dropped: the pipe is closed. The run must end by itself.
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("a sharded run into a closed pipe did not end");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    // A pcapng file, read in turns; a pcap file, read in chunks.
+    let pcap = dir.path().join("chunks.pcap");
+    std::fs::write(&pcap, chunked_capture(false).0).unwrap();
+    for capture in [mixed_capture(dir.path()), pcap] {
+        let mut child = bin()
+            .args(["--threads", "2", "--json", "JsonLog,packets=1", "HTTP", capture.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.starts_with("{\"event\":"), "{first}");
+        // The reader is dropped: the pipe is closed. The run must end by itself.
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("a sharded run into a closed pipe did not end ({})", capture.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "{}", capture.display());
+    }
 }
