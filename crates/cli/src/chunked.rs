@@ -31,7 +31,7 @@ use netanalysis_capture::{Boundary, CaptureReader, CaptureStats, Chunk, ChunkRea
 use netanalysis_core::{Dispatcher, Timestamp};
 
 use crate::report::Progress;
-use crate::shards::{dispatch, lock, shard_of, Batch, Outcome, Record};
+use crate::shards::{dispatch, lock, shard_of, Batch, Finished, Outcome, Record};
 use crate::{Args, FaultPrinter, Pipeline};
 
 /// Chunks framed ahead of the shard that has dispatched the fewest, at most.
@@ -325,15 +325,6 @@ impl Shard<'_> {
     }
 }
 
-/// Tells the calling thread, by being dropped, that a shard has finished (or panicked).
-struct Finished(mpsc::Sender<()>);
-
-impl Drop for Finished {
-    fn drop(&mut self) {
-        let _ = self.0.send(());
-    }
-}
-
 /// Every shard's packet counts added up.
 fn counted(hub: &Hub) -> CaptureStats {
     let mut total = CaptureStats::default();
@@ -437,17 +428,9 @@ pub(crate) fn run(
         }
         Ok(handles.into_iter().map(|handle| handle.join()).collect::<Vec<_>>())
     })?;
-    let chain = hub.chain.lock().unwrap_or_else(PoisonError::into_inner);
-    reader.chunks_read(&hub.chunks, &counted(&hub), chain.at.offset, true);
-    let mut outcome =
-        Outcome { dispatchers: Vec::with_capacity(shards), read_error: None, faults: FaultPrinter::default() };
-    drop(chain);
-    outcome.read_error = hub.chain.into_inner().unwrap_or_else(PoisonError::into_inner).error;
-    for result in results {
-        let (dispatcher, faults) =
-            result.map_err(|_| anyhow::anyhow!("a worker thread panicked outside any plugin"))?;
-        outcome.dispatchers.push(dispatcher);
-        outcome.faults.absorb(faults);
-    }
-    Ok(outcome)
+    let counts = counted(&hub);
+    let Hub { chunks, chain, .. } = hub;
+    let chain = chain.into_inner().unwrap_or_else(PoisonError::into_inner);
+    reader.chunks_read(&chunks, &counts, chain.at.offset, true);
+    Outcome::gather(results, chain.error)
 }

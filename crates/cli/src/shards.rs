@@ -205,6 +205,25 @@ pub(crate) struct Outcome {
     pub faults: FaultPrinter,
 }
 
+/// What a shard's thread returned.
+pub(crate) type ShardResult = thread::Result<(Dispatcher, FaultPrinter)>;
+
+impl Outcome {
+    /// The shards' pipelines and faults, in shard order; an error if one panicked
+    /// outside any plugin.
+    pub(crate) fn gather(results: Vec<ShardResult>, read_error: Option<ReadError>) -> anyhow::Result<Outcome> {
+        let mut outcome =
+            Outcome { dispatchers: Vec::with_capacity(results.len()), read_error, faults: FaultPrinter::default() };
+        for result in results {
+            let (dispatcher, faults) =
+                result.map_err(|_| anyhow::anyhow!("a worker thread panicked outside any plugin"))?;
+            outcome.dispatchers.push(dispatcher);
+            outcome.faults.absorb(faults);
+        }
+        Ok(outcome)
+    }
+}
+
 pub(crate) fn shard_of(packet: &Packet<'_>, shards: usize) -> usize {
     match (packet.src(), packet.dst()) {
         (Some(src), Some(dst)) => (SocketPair::unordered_hash(src, dst) % shards as u64) as usize,
@@ -564,7 +583,7 @@ pub(crate) fn dispatch(
 }
 
 /// Tells the calling thread, by being dropped, that a shard has finished (or panicked).
-struct Finished(mpsc::Sender<()>);
+pub(crate) struct Finished(pub(crate) mpsc::Sender<()>);
 
 impl Drop for Finished {
     fn drop(&mut self) {
@@ -646,16 +665,5 @@ pub(crate) fn run(
         Ok(handles.into_iter().map(|handle| handle.join()).collect::<Vec<_>>())
     })?;
     let side = hub.side.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let mut outcome = Outcome {
-        dispatchers: Vec::with_capacity(shards),
-        read_error: side.read_error,
-        faults: FaultPrinter::default(),
-    };
-    for result in results {
-        let (dispatcher, faults) =
-            result.map_err(|_| anyhow::anyhow!("a worker thread panicked outside any plugin"))?;
-        outcome.dispatchers.push(dispatcher);
-        outcome.faults.absorb(faults);
-    }
-    Ok(outcome)
+    Outcome::gather(results, side.read_error)
 }
