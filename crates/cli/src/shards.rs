@@ -224,9 +224,15 @@ impl Outcome {
     }
 }
 
+/// The shard of a packet's session: its pair's hash scaled to `0..shards` by a multiply
+/// (the high word of hash times shards), which costs less than a division per packet.
 pub(crate) fn shard_of(packet: &Packet<'_>, shards: usize) -> usize {
     match (packet.src(), packet.dst()) {
-        (Some(src), Some(dst)) => (SocketPair::unordered_hash(src, dst) % shards as u64) as usize,
+        (Some(src), Some(dst)) => {
+            let scaled = u128::from(SocketPair::unordered_hash(src, dst)) * shards as u128;
+            // The high word is below `shards`.
+            (scaled >> 64) as usize
+        }
         _ => 0,
     }
 }
