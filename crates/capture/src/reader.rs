@@ -1380,6 +1380,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_ends_reading_in_chunks_where_framing_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stop.pcap");
+        std::fs::write(&path, pcap_file(&frames_of_many_sizes(), false, false)).unwrap();
+        let mut reader = CaptureReader::open(&path).unwrap();
+        let chunks = reader.chunks().unwrap();
+        let mut chunk_reader = chunks.reader();
+        let mut first = chunk_reader.read(0);
+        let (framing, error) = chunk_reader.frame(&mut first, chunks.start());
+        assert!(framing.more && error.is_none() && !first.is_empty());
+        assert_eq!(framing.next.packets, first.len() as u64);
+        reader.stop_handle().store(true, Ordering::Relaxed);
+        let mut second = chunk_reader.read(1);
+        let (stopped, error) = chunk_reader.frame(&mut second, framing.next);
+        assert!(!stopped.more && error.is_none() && second.is_empty());
+        assert_eq!(stopped.next, framing.next, "the capture ends after the packets framed before the stop");
+    }
+
+    #[test]
     fn only_a_classic_pcap_file_is_read_in_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let pcap = dir.path().join("a.pcap");
