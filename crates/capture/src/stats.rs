@@ -60,10 +60,7 @@ impl CaptureStats {
                 *slot += 1;
             }
             if reason == Undecoded::UnsupportedLinkType {
-                match self.unsupported_link_types.iter_mut().find(|(lt, _)| *lt == link_type) {
-                    Some((_, n)) => *n += 1,
-                    None => self.unsupported_link_types.push((link_type, 1)),
-                }
+                self.count_unsupported(link_type, 1);
             }
         }
     }
@@ -82,10 +79,14 @@ impl CaptureStats {
             *mine += theirs;
         }
         for &(link_type, count) in &other.unsupported_link_types {
-            match self.unsupported_link_types.iter_mut().find(|(lt, _)| *lt == link_type) {
-                Some((_, n)) => *n += count,
-                None => self.unsupported_link_types.push((link_type, count)),
-            }
+            self.count_unsupported(link_type, count);
+        }
+    }
+
+    fn count_unsupported(&mut self, link_type: LinkType, count: u64) {
+        match self.unsupported_link_types.iter_mut().find(|(lt, _)| *lt == link_type) {
+            Some((_, n)) => *n += count,
+            None => self.unsupported_link_types.push((link_type, count)),
         }
     }
 

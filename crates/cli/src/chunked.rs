@@ -209,6 +209,9 @@ impl Shard<'_> {
             (chain.at, chain.now, chain.ticked)
         };
         let (framing, error) = self.reader.frame(&mut chunk, at);
+        // The clock at the chunk's end goes on to the next chunk's framing now, before
+        // decoding; decoding walks the timestamps again for each packet's clock and ticks
+        // (a walk over the records just framed, still in the cache).
         let (mut now, mut ticked) = (start_now, start_ticked);
         for i in 0..chunk.len() {
             if let Some(ts) = chunk.ts(i) {
