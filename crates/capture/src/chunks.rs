@@ -20,12 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use netanalysis_core::{LinkType, Packet, Timestamp};
+use netanalysis_core::{Packet, Timestamp};
 
 use crate::ahead::read_at;
 use crate::defrag::Defragmenter;
 use crate::error::ReadError;
-use crate::reader::{assemble, FrameAt, PcapRecordHeader, Record};
+use crate::reader::{assemble, FrameAt, PcapFormat, Record};
 use crate::source::SharedBuffer;
 use crate::stats::CaptureStats;
 
@@ -52,18 +52,6 @@ struct Shared {
     lane: Mutex<Lane>,
     /// Signalled when a chunk's turn at the defragmenter ends.
     turned: Condvar,
-}
-
-/// What a classic pcap file's header says about its records.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PcapFormat {
-    pub(crate) big_endian: bool,
-    pub(crate) nanos: bool,
-    /// The modified format's 24-byte record headers.
-    pub(crate) modified: bool,
-    pub(crate) link_type: LinkType,
-    /// The longest record accepted.
-    pub(crate) limit: u32,
 }
 
 /// The defragmenter, and the chunk whose turn at it it is.
@@ -260,7 +248,6 @@ impl ChunkReader {
         let start = self.chunks.start_of(chunk.index);
         let end = start.saturating_add(Chunks::SIZE as u64);
         let format = shared.format;
-        let header_len = if format.modified { 24 } else { 16 };
         if shared.stop.load(Ordering::Relaxed) {
             return Ok(false);
         }
@@ -272,40 +259,21 @@ impl ChunkReader {
                 return Err(ReadError::Io { name: shared.name.clone(), offset: next.offset, source });
             }
             let cut_short = || ReadError::CutShort { name: shared.name.clone(), offset: next.offset };
-            if !self.have(chunk, pos + header_len)? {
+            if !self.have(chunk, pos + format.header_len())? {
                 if pos >= chunk.len {
                     return Ok(false);
                 }
                 return Err(cut_short());
             }
-            let header = chunk
-                .buffer
-                .bytes()
-                .get(pos..)
-                .and_then(|data| PcapRecordHeader::read(data, format.big_endian, format.nanos));
-            let Some(PcapRecordHeader { ts, caplen, orig_len }) = header else { return Err(cut_short()) };
-            if caplen > format.limit {
-                return Err(ReadError::AbsurdLength {
-                    name: shared.name.clone(),
-                    offset: next.offset,
-                    len: u64::from(caplen),
-                    limit: u64::from(format.limit),
-                });
-            }
-            let total = header_len + caplen as usize;
-            if !self.have(chunk, pos + total)? {
+            let Some(record) = format.record(&shared.name, next.offset, chunk.buffer.bytes(), pos)? else {
+                return Err(cut_short());
+            };
+            if !self.have(chunk, record.to)? {
                 return Err(cut_short());
             }
-            chunk.records.push(Record {
-                from: pos + header_len,
-                to: pos + total,
-                orig_len,
-                ts,
-                interface: 0,
-                link_type: format.link_type,
-                known_interface: true,
-            });
-            *next = Boundary { offset: next.offset.saturating_add(total as u64), packets: next.packets + 1 };
+            chunk.records.push(record);
+            let total = (record.to - pos) as u64;
+            *next = Boundary { offset: next.offset.saturating_add(total), packets: next.packets + 1 };
         }
         Ok(true)
     }

@@ -21,7 +21,7 @@ use netanalysis_core::{IpInfo, LinkType, Packet, Summary, Timestamp};
 use smallvec::SmallVec;
 
 use crate::ahead::ReadAhead;
-use crate::chunks::{Chunks, PcapFormat};
+use crate::chunks::Chunks;
 use crate::decode::{decode_frame, Decoded, Fragment, Undecoded};
 use crate::defrag::{DefragLimits, Defragmenter, Outcome};
 use crate::error::{OpenError, ReadError};
@@ -62,7 +62,7 @@ struct Interface {
 
 #[derive(Debug)]
 enum Format {
-    Pcap { big_endian: bool, nanos: bool, modified: bool, link_type: LinkType, limit: u32 },
+    Pcap(PcapFormat),
     PcapNg { big_endian: bool, interfaces: Vec<Interface>, base: u32 },
 }
 
@@ -244,7 +244,7 @@ impl CaptureReader {
     #[cfg(feature = "pcap")]
     fn first_link_type(&self) -> LinkType {
         match &self.input {
-            Input::File { format: Format::Pcap { link_type, .. }, .. } => *link_type,
+            Input::File { format: Format::Pcap(format), .. } => format.link_type,
             Input::File { format: Format::PcapNg { interfaces, .. }, .. } => {
                 interfaces.first().map_or(LinkType::ETHERNET, |i| i.link_type)
             }
@@ -279,18 +279,10 @@ impl CaptureReader {
         if self.filter.is_some() {
             return None;
         }
-        let Input::File { source, format: Format::Pcap { big_endian, nanos, modified, link_type, limit } } =
-            &mut self.input
-        else {
+        let Input::File { source, format: Format::Pcap(format) } = &mut self.input else {
             return None;
         };
-        let format = PcapFormat {
-            big_endian: *big_endian,
-            nanos: *nanos,
-            modified: *modified,
-            link_type: *link_type,
-            limit: *limit,
-        };
+        let format = *format;
         let file = source.take_file()?;
         let defrag = std::mem::replace(&mut self.defrag, Defragmenter::new(DefragLimits::default()));
         Some(Chunks::new(&self.name, file, source.offset(), format, Arc::clone(&self.stop), defrag))
@@ -550,9 +542,7 @@ impl CaptureReader {
         match &mut self.input {
             Input::File { source, format } => loop {
                 let step = match format {
-                    Format::Pcap { big_endian, nanos, modified, link_type, limit } => {
-                        pcap_record(&self.name, source, *big_endian, *nanos, *modified, *link_type, *limit)?
-                    }
+                    Format::Pcap(format) => pcap_record(&self.name, source, format)?,
                     Format::PcapNg { big_endian, interfaces, base } => {
                         pcapng_block(&self.name, source, big_endian, interfaces, base)?
                     }
@@ -754,7 +744,7 @@ fn read_file_header(name: &str, source: &mut ByteSource) -> Result<Format, OpenE
     // The low 16 bits are the link type; the upper ones may describe an FCS.
     let link_type = LinkType(network & 0xffff);
     let limit = MAX_RECORD.max(snaplen.min(MAX_SNAPLEN));
-    Ok(Format::Pcap { big_endian, nanos, modified, link_type, limit })
+    Ok(Format::Pcap(PcapFormat { big_endian, nanos, modified, link_type, limit }))
 }
 
 fn describe_magic(data: &[u8]) -> String {
@@ -764,70 +754,85 @@ fn describe_magic(data: &[u8]) -> String {
     format!("{} \"{text}\"", hex.join(" "))
 }
 
-fn pcap_record(
-    name: &str,
-    source: &mut ByteSource,
-    big_endian: bool,
-    nanos: bool,
-    modified: bool,
-    link_type: LinkType,
-    limit: u32,
-) -> Result<Step, ReadError> {
-    let header_len = if modified { 24 } else { 16 };
+fn pcap_record(name: &str, source: &mut ByteSource, format: &PcapFormat) -> Result<Step, ReadError> {
     let cut_short = |source: &ByteSource| ReadError::CutShort { name: name.to_owned(), offset: source.offset() };
-    match source.fill(header_len).map_err(|e| io_error(name, source, e))? {
+    match source.fill(format.header_len()).map_err(|e| io_error(name, source, e))? {
         Fill::Ready => {}
         Fill::End if source.available() == 0 || source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
-    let Some(PcapRecordHeader { ts, caplen, orig_len }) = PcapRecordHeader::read(source.data(), big_endian, nanos)
-    else {
+    let Some(record) = format.record(name, source.offset(), source.data(), 0)? else {
         return Err(cut_short(source));
     };
-    if caplen > limit {
-        return Err(ReadError::AbsurdLength {
-            name: name.to_owned(),
-            offset: source.offset(),
-            len: u64::from(caplen),
-            limit: u64::from(limit),
-        });
-    }
-    let total = header_len + caplen as usize;
-    match source.fill(total).map_err(|e| io_error(name, source, e))? {
+    match source.fill(record.to).map_err(|e| io_error(name, source, e))? {
         Fill::Ready => {}
         Fill::End if source.stopped() => return Ok(Step::End),
         Fill::End => return Err(cut_short(source)),
     }
-    let record = Record { from: header_len, to: total, orig_len, ts, interface: 0, link_type, known_interface: true };
-    Ok(Step::Packet(record, total))
+    Ok(Step::Packet(record, record.to))
 }
 
-/// What a classic pcap record header says (the modified format's extra fields aside).
+/// What a classic pcap file's header says about its records.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PcapRecordHeader {
-    pub(crate) ts: Timestamp,
-    pub(crate) caplen: u32,
-    pub(crate) orig_len: u32,
+pub(crate) struct PcapFormat {
+    pub(crate) big_endian: bool,
+    pub(crate) nanos: bool,
+    /// The modified format's 24-byte record headers.
+    pub(crate) modified: bool,
+    pub(crate) link_type: LinkType,
+    /// The longest record accepted.
+    pub(crate) limit: u32,
 }
 
-impl PcapRecordHeader {
-    /// The header at the start of `data`; `None` if `data` is shorter than 16 bytes.
+impl PcapFormat {
+    /// Bytes of a record header.
     #[inline]
-    pub(crate) fn read(data: &[u8], big_endian: bool, nanos: bool) -> Option<PcapRecordHeader> {
-        let (Some(secs), Some(frac), Some(caplen), Some(orig_len)) = (
-            u32_at(data, 0, big_endian),
-            u32_at(data, 4, big_endian),
-            u32_at(data, 8, big_endian),
-            u32_at(data, 12, big_endian),
-        ) else {
-            return None;
-        };
-        let frac_nanos = if nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
+    pub(crate) fn header_len(&self) -> usize {
+        if self.modified {
+            24
+        } else {
+            16
+        }
+    }
+
+    /// The record whose header starts at `data[at..]` (file offset `offset`, for an
+    /// error): its frame at `from..to` of `data`, which need not hold the frame yet.
+    /// `None` if `data` ends inside the header; an error if it claims more than `limit`.
+    #[inline]
+    pub(crate) fn record(&self, name: &str, offset: u64, data: &[u8], at: usize) -> Result<Option<Record>, ReadError> {
+        let header = data.get(at..).and_then(|header| header.get(..self.header_len()));
+        let words = header.and_then(|header| {
+            Some([
+                u32_at(header, 0, self.big_endian)?,
+                u32_at(header, 4, self.big_endian)?,
+                u32_at(header, 8, self.big_endian)?,
+                u32_at(header, 12, self.big_endian)?,
+            ])
+        });
+        let Some([secs, frac, caplen, orig_len]) = words else { return Ok(None) };
+        if caplen > self.limit {
+            return Err(ReadError::AbsurdLength {
+                name: name.to_owned(),
+                offset,
+                len: u64::from(caplen),
+                limit: u64::from(self.limit),
+            });
+        }
+        let frac_nanos = if self.nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
         let ts = Timestamp::from_nanos(
             u64::from(secs).saturating_mul(1_000_000_000).saturating_add(frac_nanos),
-            if nanos { 9 } else { 6 },
+            if self.nanos { 9 } else { 6 },
         );
-        Some(PcapRecordHeader { ts, caplen, orig_len })
+        let from = at + self.header_len();
+        Ok(Some(Record {
+            from,
+            to: from + caplen as usize,
+            orig_len,
+            ts,
+            interface: 0,
+            link_type: self.link_type,
+            known_interface: true,
+        }))
     }
 }
 
