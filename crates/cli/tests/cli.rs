@@ -472,6 +472,58 @@ fn a_sharded_run_from_standard_input_logs_the_same_events() {
 /// frames, frames on an interface with no decoder and on one never described; a record
 /// larger than the reader's buffer; several megabytes, so the reader goes through many
 /// buffers; and a capture time spanning several seconds of ticks.
+/// Session `k`'s client and server: every fourth on IPv6 (`V6_PREFIX::`), the others on
+/// IPv4 (`V4_NET.x.y`).
+fn session_endpoints(k: u64, v6_prefix: &str, v4_net: &str, base_port: u64) -> (String, String) {
+    if k % 4 == 3 {
+        (format!("[{v6_prefix}::{:x}]:{}", k + 1, base_port + k), format!("[{v6_prefix}::99]:80"))
+    } else {
+        (format!("{v4_net}.{}.{}:{}", k % 5, 10 + k, base_port + k), format!("{v4_net}.9.9:80"))
+    }
+}
+
+/// A `200 OK` response with a body of `len` letters.
+fn sized_response(len: usize) -> Vec<u8> {
+    let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+    response.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+    response
+}
+
+/// The Ethernet frames of an Ethernet frame's IP packet cut into fragments of 512 bytes
+/// (IPv4 or IPv6, identification `id`).
+fn fragmented_frames(frame: &[u8], id: u64) -> Vec<Vec<u8>> {
+    use netanalysis_test_support::frames;
+    let ip = &frame[14..];
+    let pieces = if ip[0] >> 4 == 4 {
+        frames::ipv4_fragments(ip, 512, id as u16)
+    } else {
+        frames::ipv6_fragments(ip, 512, id as u32)
+    };
+    pieces
+        .iter()
+        .map(|piece| {
+            let ether_type = if piece[0] >> 4 == 4 { frames::ETHERTYPE_IPV4 } else { frames::ETHERTYPE_IPV6 };
+            frames::ethernet(ether_type, piece)
+        })
+        .collect()
+}
+
+/// The first fragment (an Ethernet frame) of a UDP datagram whose rest never comes.
+fn lost_first_fragment() -> Vec<u8> {
+    use netanalysis_test_support::frames;
+    let lost = frames::udp_v4([10, 6, 0, 1], [10, 6, 0, 2], 6000, 6001, &[7; 3000]);
+    let first = frames::ipv4_fragments(&lost, 1024, 4242).remove(0);
+    frames::ethernet(frames::ETHERTYPE_IPV4, &first)
+}
+
+/// A UDP frame padded to `len` bytes.
+fn jumbo_frame(len: usize) -> Vec<u8> {
+    use netanalysis_test_support::frames;
+    let mut jumbo = frames::ethernet(frames::ETHERTYPE_IPV4, &frames::udp_v4([10, 7, 0, 1], [10, 7, 0, 2], 7, 7, b"x"));
+    jumbo.resize(len, 0x5a);
+    jumbo
+}
+
 fn mixed_capture(dir: &Path) -> PathBuf {
     use netanalysis_core::{LinkType, Timestamp};
     use netanalysis_test_support::frames;
@@ -491,15 +543,9 @@ fn mixed_capture(dir: &Path) -> PathBuf {
     };
     for k in 0..36u64 {
         let interface = (k % 3) as u32;
-        let (client, server) = if k % 4 == 3 {
-            (format!("[fd00::{:x}]:{}", k + 1, 42000 + k), "[fd00::99]:80".to_owned())
-        } else {
-            (format!("10.3.{}.{}:{}", k % 5, 10 + k, 42000 + k), "10.3.9.9:80".to_owned())
-        };
+        let (client, server) = session_endpoints(k, "fd00", "10.3", 42000);
         let mut flow = TcpFlow::new(&client, &server).clock(at(k, 0), 700);
-        let body: Vec<u8> = (0..20_000 + k as usize * 4_000).map(|i| b'a' + (i % 26) as u8).collect();
-        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        response.extend_from_slice(&body);
+        let response = sized_response(20_000 + k as usize * 4_000);
         flow.handshake()
             .send(Side::Client, format!("GET /mixed/{k} HTTP/1.1\r\nHost: mixed\r\n\r\n").as_bytes())
             .send_segments(Side::Server, &response, 1400)
@@ -507,15 +553,8 @@ fn mixed_capture(dir: &Path) -> PathBuf {
         let fragmented = k % 5 == 1;
         for (index, (ts, frame)) in flow.frames().iter().enumerate() {
             if fragmented && frame.len() > 600 {
-                let ip = &frame[14..];
-                let pieces = if ip[0] >> 4 == 4 {
-                    frames::ipv4_fragments(ip, 512, (k * 100 + index as u64) as u16)
-                } else {
-                    frames::ipv6_fragments(ip, 512, (k * 100 + index as u64) as u32)
-                };
-                for piece in pieces {
-                    let ether_type = if piece[0] >> 4 == 4 { frames::ETHERTYPE_IPV4 } else { frames::ETHERTYPE_IPV6 };
-                    records.push((*ts, interface, wrap(interface, &frames::ethernet(ether_type, &piece))));
+                for piece in fragmented_frames(frame, k * 100 + index as u64) {
+                    records.push((*ts, interface, wrap(interface, &piece)));
                 }
             } else {
                 records.push((*ts, interface, wrap(interface, frame)));
@@ -531,14 +570,10 @@ fn mixed_capture(dir: &Path) -> PathBuf {
         records.push((at(k, 390), 3, vec![0xab; 64]));
         records.push((at(k, 395), 7, vec![0xcd; 64]));
     }
-    // The first fragment of a datagram whose rest never comes.
-    let lost = frames::udp_v4([10, 6, 0, 1], [10, 6, 0, 2], 6000, 6001, &[7; 3000]);
-    let first = frames::ipv4_fragments(&lost, 1024, 4242).remove(0);
-    records.push((at(3, 500), 0, frames::ethernet(frames::ETHERTYPE_IPV4, &first)));
-    // A record larger than the reader's buffer.
-    let mut jumbo = frames::ethernet(frames::ETHERTYPE_IPV4, &frames::udp_v4([10, 7, 0, 1], [10, 7, 0, 2], 7, 7, b"x"));
-    jumbo.resize(3 << 20, 0x5a);
-    records.push((at(20, 100), 0, jumbo));
+    // The first fragment of a datagram whose rest never comes, and a record larger than
+    // the reader's buffer.
+    records.push((at(3, 500), 0, lost_first_fragment()));
+    records.push((at(20, 100), 0, jumbo_frame(3 << 20)));
     records.sort_by_key(|(ts, _, _)| *ts);
 
     let mut file = PcapNgWriter::new(false);
@@ -570,15 +605,9 @@ fn chunked_capture(big_endian: bool) -> (Vec<u8>, Vec<usize>) {
         |k: u64, micros: u64| Timestamp::from_nanos(1_700_000_000_000_000_000 + k * 310_000_000 + micros * 1000, 9);
     let mut records: Vec<(Timestamp, Vec<u8>, u32)> = Vec::new();
     for k in 0..40u64 {
-        let (client, server) = if k % 4 == 3 {
-            (format!("[fd01::{:x}]:{}", k + 1, 43000 + k), "[fd01::99]:80".to_owned())
-        } else {
-            (format!("10.8.{}.{}:{}", k % 5, 10 + k, 43000 + k), "10.8.9.9:80".to_owned())
-        };
+        let (client, server) = session_endpoints(k, "fd01", "10.8", 43000);
         let mut flow = TcpFlow::new(&client, &server).clock(at(k, 0), 900);
-        let body: Vec<u8> = (0..40_000 + k as usize * 3_000).map(|i| b'a' + (i % 26) as u8).collect();
-        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        response.extend_from_slice(&body);
+        let response = sized_response(40_000 + k as usize * 3_000);
         flow.handshake().send(Side::Client, format!("GET /chunked/{k} HTTP/1.1\r\nHost: chunks\r\n\r\n").as_bytes());
         if k % 7 != 6 {
             flow.send_segments(Side::Server, &response, 1400).close();
@@ -587,17 +616,10 @@ fn chunked_capture(big_endian: bool) -> (Vec<u8>, Vec<usize>) {
             if k % 5 == 1 && frame.len() > 600 {
                 // Each fragment 40 ms after the one before: other sessions' packets, and
                 // chunk boundaries, come between them.
-                let ip = &frame[14..];
-                let pieces = if ip[0] >> 4 == 4 {
-                    frames::ipv4_fragments(ip, 512, (k * 100 + index as u64) as u16)
-                } else {
-                    frames::ipv6_fragments(ip, 512, (k * 100 + index as u64) as u32)
-                };
-                for (n, piece) in pieces.iter().enumerate() {
-                    let ether_type = if piece[0] >> 4 == 4 { frames::ETHERTYPE_IPV4 } else { frames::ETHERTYPE_IPV6 };
+                for (n, piece) in fragmented_frames(frame, k * 100 + index as u64).into_iter().enumerate() {
                     let ts = Timestamp::from_nanos(ts.as_nanos() + n as u64 * 40_000_000, 9);
-                    let frame = frames::ethernet(ether_type, piece);
-                    records.push((ts, frame.clone(), frame.len() as u32));
+                    let len = piece.len() as u32;
+                    records.push((ts, piece, len));
                 }
             } else {
                 records.push((*ts, frame.clone(), frame.len() as u32));
@@ -612,12 +634,8 @@ fn chunked_capture(big_endian: bool) -> (Vec<u8>, Vec<usize>) {
     }
     // The first fragment of a datagram whose rest never comes, and a record longer than
     // a chunk.
-    let lost = frames::udp_v4([10, 6, 0, 1], [10, 6, 0, 2], 6000, 6001, &[7; 3000]);
-    let first = frames::ipv4_fragments(&lost, 1024, 4242).remove(0);
-    records.push((at(3, 500), frames::ethernet(frames::ETHERTYPE_IPV4, &first), 1058));
-    let mut jumbo = frames::ethernet(frames::ETHERTYPE_IPV4, &frames::udp_v4([10, 7, 0, 1], [10, 7, 0, 2], 7, 7, b"x"));
-    jumbo.resize(600 << 10, 0x5a);
-    records.push((at(20, 100), jumbo, 700 << 10));
+    records.push((at(3, 500), lost_first_fragment(), 1058));
+    records.push((at(20, 100), jumbo_frame(600 << 10), 700 << 10));
     records.sort_by_key(|(ts, _, _)| *ts);
     let mut pcap = PcapWriter::with_options(LinkType::ETHERNET, Resolution::Nano, big_endian, 1 << 20);
     let mut starts = Vec::new();
