@@ -289,6 +289,11 @@ for (( r = 1; r <= RUNS; r++ )); do
     done
 done
 
+# The same read after the runs: the kernel may have evicted and read back part of the
+# capture meanwhile (its reclaim of pages it finds cold), which shows here.
+READ_RATE_AFTER=""
+(( SMOKE )) || READ_RATE_AFTER=$(read_rate)
+
 # Transactions: one untimed JSON run; in --smoke, every line must parse.
 TRANSACTIONS=""
 FAILED=0
@@ -330,7 +335,7 @@ done
 echo
 echo "Capture: \`$CAPTURE\`, $BYTES bytes$( [[ -n $PACKETS ]] && echo ", $PACKETS packets")."
 echo "Runs: $RUNS per command, median quoted; pinned with \`${PIN[*]:-(not pinned)}\`; $(date -u '+%Y-%m-%d %H:%M UTC')."
-[[ -z $READ_RATE ]] || echo "Page cache: $( [[ ${BENCH_KEEP_CACHE:-0} == 1 ]] && echo "as found" || echo "capture dropped and read back in"); reading it with \`dd bs=1M\` takes $READ_RATE (best of three)."
+[[ -z $READ_RATE ]] || echo "Page cache: $( [[ ${BENCH_KEEP_CACHE:-0} == 1 ]] && echo "as found" || echo "capture dropped and read back in"); reading it with \`dd bs=1M\` (best of three) took $READ_RATE before the runs and $READ_RATE_AFTER after them."
 echo
 echo "| tool / mode | median s | MB/s | packets/s | transactions/s | peak RSS MB | TCP+HTTP is this many times faster | CPU s (user+sys) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
