@@ -174,10 +174,9 @@ say "capture $CAPTURE: $BYTES bytes, ${PACKETS:-unknown} packets"
 # The page cache. How fast a cached file is read depends on how its pages came into
 # the cache: the 1 GB capture, cached since it was written the day before, took 0.23 s
 # to read with dd bs=1M, and 0.11 s once dropped and read back in (a 200 MB copy
-# written 4 KiB at a time: 0.050 s, then 0.029 s), probably because readahead caches a
-# file read back in large folios where a file cached piece by piece sits in small
-# pages. Every tool here reads through the same cache, but reading is a different
-# share of each one's time, so the ratios moved with the cache's history. Unless
+# written 4 KiB at a time: 0.050 s, then 0.029 s; BENCHMARKS.md, "The page cache").
+# Every tool here reads through the same cache, but reading is a different share of
+# each one's time, so the ratios moved with the cache's history. Unless
 # BENCH_KEEP_CACHE=1, the capture is dropped from the cache (dd iflag=nocache, which is
 # posix_fadvise DONTNEED) and read back in, so every run of this script measures it in
 # the same state, the one a capture read from disk is in.
