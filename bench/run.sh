@@ -172,7 +172,7 @@ PACKETS=$(count_packets || true)
 say "capture $CAPTURE: $BYTES bytes, ${PACKETS:-unknown} packets"
 
 # The page cache. How fast a cached file is read depends on how its pages came into
-# the cache: the 1 GB capture, cached since it was written the day before, took 0.23 s
+# the cache: the 1 GB capture as found in the cache (written the day before) took 0.23 s
 # to read with dd bs=1M, and 0.11 s once dropped and read back in (a 200 MB copy
 # written 4 KiB at a time: 0.050 s, then 0.029 s; BENCHMARKS.md, "The page cache").
 # Every tool here reads through the same cache, but reading is a different share of
