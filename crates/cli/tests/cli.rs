@@ -466,12 +466,6 @@ fn a_sharded_run_from_standard_input_logs_the_same_events() {
     assert!(sharded == one, "a stream read once and shared out gives the one-thread log");
 }
 
-/// A pcapng capture mixing what a sharded run must give the same as one thread: HTTP
-/// sessions over IPv4 and IPv6 on Ethernet, Linux cooked and raw IP interfaces, some of
-/// them sent in IP fragments; a datagram that never completes; UDP, ARP, undecodable
-/// frames, frames on an interface with no decoder and on one never described; a record
-/// larger than the reader's buffer; several megabytes, so the reader goes through many
-/// buffers; and a capture time spanning several seconds of ticks.
 /// Session `k`'s client and server: every fourth on IPv6 (`V6_PREFIX::`), the others on
 /// IPv4 (`V4_NET.x.y`).
 fn session_endpoints(k: u64, v6_prefix: &str, v4_net: &str, base_port: u64) -> (String, String) {
@@ -524,6 +518,12 @@ fn jumbo_frame(len: usize) -> Vec<u8> {
     jumbo
 }
 
+/// A pcapng capture mixing what a sharded run must give the same as one thread: HTTP
+/// sessions over IPv4 and IPv6 on Ethernet, Linux cooked and raw IP interfaces, some of
+/// them sent in IP fragments; a datagram that never completes; UDP, ARP, undecodable
+/// frames, frames on an interface with no decoder and on one never described; a record
+/// larger than the reader's buffer; several megabytes, so the reader goes through many
+/// buffers; and a capture time spanning several seconds of ticks.
 fn mixed_capture(dir: &Path) -> PathBuf {
     use netanalysis_core::{LinkType, Timestamp};
     use netanalysis_test_support::frames;
