@@ -1384,6 +1384,73 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+        /// Reading in chunks gives the reader's packets, counts and error whatever the file
+        /// holds: records of any length (some as long as a chunk), either byte order, bytes
+        /// overwritten anywhere after the file header and in record headers (so that
+        /// framing drifts into garbage or meets impossible lengths), and the file cut
+        /// anywhere, which lands on chunk boundaries and records straddling them alike.
+        #[test]
+        fn reading_in_chunks_matches_the_reader_on_any_damage(
+            sizes in proptest::collection::vec(0usize..3000, 200..900),
+            big in proptest::collection::vec((0usize..900, 3000usize..=MAX_RECORD as usize), 0..3),
+            big_endian in proptest::bool::ANY,
+            modified in proptest::bool::ANY,
+            damage in proptest::collection::vec((proptest::bool::ANY, 0.0f64..1.0, 0usize..24, proptest::num::u8::ANY), 0..5),
+            cut in proptest::option::of(0.0f64..1.0),
+        ) {
+            let samples = sample_frames();
+            let mut frames: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &padding)| {
+                    let mut frame = samples[i % samples.len()].clone();
+                    frame.resize(frame.len() + padding, i as u8);
+                    frame
+                })
+                .collect();
+            for &(at, len) in &big {
+                let at = at.min(frames.len() - 1);
+                frames[at].resize(len, 0xa5);
+            }
+            let mut file = pcap_file(&frames, big_endian, modified);
+            let header_len = if modified { 24 } else { 16 };
+            let starts: Vec<usize> = frames
+                .iter()
+                .scan(24, |at, frame| {
+                    let start = *at;
+                    *at += header_len + frame.len();
+                    Some(start)
+                })
+                .collect();
+            // The file header stays whole: it decides whether the file is read in chunks.
+            // Half the damage falls on record headers, which are a small part of the file.
+            let body = file.len() - 24;
+            for &(on_header, at, within, byte) in &damage {
+                let offset = if on_header {
+                    starts[((at * starts.len() as f64) as usize).min(starts.len() - 1)] + within % header_len
+                } else {
+                    24 + ((at * body as f64) as usize).min(body - 1)
+                };
+                file[offset] = byte;
+            }
+            if let Some(cut) = cut {
+                file.truncate(24 + (cut * body as f64) as usize);
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("damaged.pcap");
+            std::fs::write(&path, &file).unwrap();
+            let whole = read_whole(&path);
+            let chunked = read_in_chunks(&path);
+            proptest::prop_assert_eq!(&chunked.1, &whole.1);
+            proptest::prop_assert_eq!(chunked.0.len(), whole.0.len());
+            proptest::prop_assert!(chunked.0 == whole.0, "the same packets");
+            proptest::prop_assert!(chunked.2 == whole.2, "the same counts");
+        }
+    }
+
     #[test]
     fn a_stop_ends_reading_in_chunks_where_framing_stands() {
         let dir = tempfile::tempdir().unwrap();
