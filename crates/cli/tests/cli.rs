@@ -8,7 +8,7 @@ use netanalysis_core::{
     inventory, Config, ConfigError, Context, Event, JsonEvent, JsonObject, Listener, ListenerError, ListenerResult,
     OptionKind, OptionSpec, Packet, Plugin, Subscriptions,
 };
-use netanalysis_test_support::{Side, TcpFlow};
+use netanalysis_test_support::{Rng, Side, TcpFlow};
 
 // The custom-plugin example, compiled into this test binary: its plugin registers
 // itself here exactly as it does in the example's own binary.
@@ -668,23 +668,7 @@ fn sharded_runs_reading_a_pcap_in_chunks_log_and_count_as_one_thread() {
             (&damaged[..], Some("claims")),
         ] {
             std::fs::write(&path, bytes).unwrap();
-            let outcome = |threads| {
-                let out = run(&args(threads));
-                // Warnings say how many packets drew them so far, which depends on when
-                // they are printed; the first summary line has the run's speed.
-                let mut stderr: Vec<String> = text(&out.stderr)
-                    .lines()
-                    .filter(|l| !l.contains(" MB/s)"))
-                    .map(|l| match l.split_once(" so far") {
-                        Some((before, after)) => {
-                            format!("{} N so far{after}", before.trim_end_matches(|c: char| c.is_ascii_digit()))
-                        }
-                        None => l.to_owned(),
-                    })
-                    .collect();
-                stderr.sort();
-                (out.status.code(), sorted_lines(&out.stdout), stderr)
-            };
+            let outcome = |threads| comparable_outcome(&args(threads));
             let one = outcome("1");
             assert_eq!(one.0, Some(if error.is_some() { 2 } else { 0 }), "{:#?}", one.2);
             assert!(error.is_none_or(|e| one.2.iter().any(|l| l.contains(e))), "{:#?}", one.2);
@@ -718,7 +702,52 @@ fn sharded_runs_reading_a_pcap_in_chunks_log_and_count_as_one_thread() {
                 );
             }
         }
+        // Bytes overwritten at random, half of them in record headers (what framing
+        // reads): whatever the damage does to the records that follow, a sharded run
+        // ends, logs and counts as one thread does.
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ u64::from(big_endian));
+        for round in 0..5 {
+            let mut bytes = file.clone();
+            let mut places = Vec::new();
+            for _ in 0..1 + rng.below(4) {
+                let at = if rng.below(2) == 0 {
+                    starts[rng.below(starts.len() as u64) as usize] + rng.below(16) as usize
+                } else {
+                    24 + rng.below(file.len() as u64 - 24) as usize
+                };
+                bytes[at] = rng.next() as u8;
+                places.push(at);
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            let threads = if round % 2 == 0 { "2" } else { "3" };
+            let (one, sharded) = (comparable_outcome(&args("1")), comparable_outcome(&args(threads)));
+            assert!(
+                sharded == one,
+                "--threads {threads}, bytes overwritten at {places:?}: stderr {:#?} against {:#?}",
+                sharded.2,
+                one.2
+            );
+        }
     }
+}
+
+/// A run's exit status, sorted JSON log and sorted stderr, without what depends on
+/// timing: warnings say how many packets drew them so far, which depends on when they
+/// are printed, and the first summary line has the run's speed.
+fn comparable_outcome(args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let out = run(args);
+    let mut stderr: Vec<String> = text(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains(" MB/s)"))
+        .map(|l| match l.split_once(" so far") {
+            Some((before, after)) => {
+                format!("{} N so far{after}", before.trim_end_matches(|c: char| c.is_ascii_digit()))
+            }
+            None => l.to_owned(),
+        })
+        .collect();
+    stderr.sort();
+    (out.status.code(), sorted_lines(&out.stdout), stderr)
 }
 
 /// Runs the command with `stdin` written from another thread (the output may fill its
