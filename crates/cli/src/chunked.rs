@@ -192,8 +192,14 @@ impl Shard<'_> {
     fn produce(&mut self) -> bool {
         let hub = self.hub;
         let k = self.next_own;
-        if k >= hub.end.load(Ordering::SeqCst)
-            || hub.framed.load(Ordering::SeqCst) != k
+        // `framed` before `end`: framing that meets the capture's end stores `end` before
+        // `framed`, so a shard that finds its chunk's turn come also finds the end if it
+        // lies before that chunk. Read the other way round, a shard could read `end`
+        // still unknown, then `framed` just set, and frame a chunk past the end; its
+        // batch for a shard that had finished would find no one to receive it, and stop
+        // the run before this shard dispatched its last packets.
+        if hub.framed.load(Ordering::SeqCst) != k
+            || k >= hub.end.load(Ordering::SeqCst)
             || k >= hub.slowest().saturating_add(WINDOW)
         {
             return false;
@@ -229,6 +235,7 @@ impl Shard<'_> {
         }
         hub.position[0].store(framing.next.offset, Ordering::Relaxed);
         hub.position[1].store(framing.next.packets, Ordering::Relaxed);
+        // The end before `framed` (see the first check above).
         if !framing.more {
             hub.end.store(k + 1, Ordering::SeqCst);
         }
