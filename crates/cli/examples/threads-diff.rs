@@ -1,4 +1,4 @@
-//! Compares `--threads 1` with `--threads N` on damaged copies of classic pcap files.
+//! Compares `--threads 1` with `--threads N` on damaged copies of capture files.
 //!
 //! ```sh
 //! cargo build --release
@@ -6,12 +6,13 @@
 //!     target/release/netanalysis 600 1 captures/*.pcap more/*.pcap
 //! ```
 //!
-//! Arguments: the binary, how many seconds to run, a seed, then the captures (pcapng
-//! files and files too small to damage are left out). Each round copies a capture with
+//! Arguments: the binary, how many seconds to run, a seed, then the captures (pcap or
+//! pcapng; files too small to damage are left out). Each round copies a capture with
 //! damage of one kind: bits flipped, bytes set to 0, 0xff, 0x7f, 0x80 or anything, the
 //! file cut anywhere, or a stretch of up to 400 bytes copied elsewhere in it; nineteen
-//! rounds in twenty leave the 24-byte file header whole, so most copies are still read in
-//! chunks. Then it runs the binary on the copy with one thread and with 2, 3 or 4, in one
+//! rounds in twenty leave the first 24 bytes whole, so most copies of a classic pcap file
+//! are still read in chunks (`chunked.rs`; pcapng files are read in turns, `shards.rs`).
+//! Then it runs the binary on the copy with one thread and with 2, 3 or 4, in one
 //! of a few plugin sets with the JSON log on standard output, and compares the exit
 //! status, the log sorted as whole lines and standard error sorted, without what depends
 //! on timing (`elapsed_seconds`, `mb_per_second`, the speed on the first summary line and
@@ -36,14 +37,14 @@ const PLUGIN_SETS: [&[&str]; 5] = [
     &["--json", "HTTP", "PortCounter"],
 ];
 
-/// The magic numbers of the classic pcap format, in either byte order and resolution,
-/// and of its modified variant.
-const PCAP_MAGICS: [u32; 3] = [0xa1b2_c3d4, 0xa1b2_3c4d, 0xa1b2_cd34];
+/// The magic numbers of the classic pcap format (either resolution, and the modified
+/// variant) and of a pcapng section header, in either byte order.
+const MAGICS: [u32; 4] = [0xa1b2_c3d4, 0xa1b2_3c4d, 0xa1b2_cd34, 0x0a0d_0d0a];
 
-fn is_classic_pcap(bytes: &[u8]) -> bool {
+fn is_capture(bytes: &[u8]) -> bool {
     let Some(head) = bytes.get(..4) else { return false };
     let word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-    PCAP_MAGICS.iter().any(|&magic| word == magic || word.swap_bytes() == magic)
+    MAGICS.iter().any(|&magic| word == magic || word.swap_bytes() == magic)
 }
 
 /// One damaged copy of `file`.
@@ -125,10 +126,10 @@ fn main() -> ExitCode {
     let captures: Vec<(PathBuf, Vec<u8>)> = args[3..]
         .iter()
         .filter_map(|path| std::fs::read(path).ok().map(|bytes| (PathBuf::from(path), bytes)))
-        .filter(|(_, bytes)| bytes.len() > 100 && is_classic_pcap(bytes))
+        .filter(|(_, bytes)| bytes.len() > 100 && is_capture(bytes))
         .collect();
     if captures.is_empty() {
-        eprintln!("threads-diff: no classic pcap file of more than 100 bytes among the captures given");
+        eprintln!("threads-diff: no pcap or pcapng file of more than 100 bytes among the captures given");
         return ExitCode::from(2);
     }
     let scratch = std::env::temp_dir().join(format!("threads-diff-{}.pcap", std::process::id()));
