@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use netanalysis_test_support::runs::timeless_stderr;
 use netanalysis_test_support::Rng;
 
 const PLUGIN_SETS: [&[&str]; 5] = [
@@ -96,17 +97,7 @@ fn run(binary: &Path, threads: u32, plugins: &[&str], capture: &Path) -> std::io
         })
         .collect();
     log.sort();
-    let mut stderr: Vec<String> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|line| !line.contains(" MB/s)"))
-        .map(|line| match line.split_once(" so far") {
-            Some((before, after)) => {
-                format!("{} N so far{after}", before.trim_end_matches(|c: char| c.is_ascii_digit()))
-            }
-            None => line.to_owned(),
-        })
-        .collect();
-    stderr.sort();
+    let stderr = timeless_stderr(&String::from_utf8_lossy(&out.stderr));
     Ok((out.status.code(), log, stderr))
 }
 

@@ -8,6 +8,7 @@ use netanalysis_core::{
     inventory, Config, ConfigError, Context, Event, JsonEvent, JsonObject, Listener, ListenerError, ListenerResult,
     OptionKind, OptionSpec, Packet, Plugin, Subscriptions,
 };
+use netanalysis_test_support::runs::timeless_stderr;
 use netanalysis_test_support::{Rng, Side, TcpFlow};
 
 // The custom-plugin example, compiled into this test binary: its plugin registers
@@ -732,22 +733,10 @@ fn sharded_runs_reading_a_pcap_in_chunks_log_and_count_as_one_thread() {
 }
 
 /// A run's exit status, sorted JSON log and sorted stderr, without what depends on
-/// timing: warnings say how many packets drew them so far, which depends on when they
-/// are printed, and the first summary line has the run's speed.
+/// timing (`timeless_stderr`).
 fn comparable_outcome(args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
     let out = run(args);
-    let mut stderr: Vec<String> = text(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains(" MB/s)"))
-        .map(|l| match l.split_once(" so far") {
-            Some((before, after)) => {
-                format!("{} N so far{after}", before.trim_end_matches(|c: char| c.is_ascii_digit()))
-            }
-            None => l.to_owned(),
-        })
-        .collect();
-    stderr.sort();
-    (out.status.code(), sorted_lines(&out.stdout), stderr)
+    (out.status.code(), sorted_lines(&out.stdout), timeless_stderr(&text(&out.stderr)))
 }
 
 /// Runs the command with `stdin` written from another thread (the output may fill its

@@ -3,6 +3,7 @@
 //! writes small captures, so tests build the captures they need instead of shipping them.
 //! [`tile`] makes a large capture of many copies of a small one (`cargo run -p
 //! netanalysis-test-support --example tile-capture`), for work that needs volume.
+//! [`runs::timeless_stderr`] makes two runs of the command comparable.
 #![forbid(unsafe_code)]
 
 pub mod adversarial;
@@ -12,6 +13,7 @@ mod pcap;
 mod pcapng;
 mod recorder;
 mod rng;
+pub mod runs;
 pub mod tile;
 
 pub use flow::{Side, TcpFlow};
