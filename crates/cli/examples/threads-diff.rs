@@ -20,8 +20,9 @@
 //! `threads-diff-K.pcap` in the working directory and the difference printed. Exits 1 if
 //! there was any.
 //!
-//! This is how a shard that framed a chunk past the capture's end, and stopped the run
-//! before another shard had dispatched its last packets, was found: two runs in 50,078.
+//! Comparing runs this way found a shard that framed a chunk past the capture's end and
+//! stopped the run before another shard had dispatched its last packets: two runs in
+//! 50,078 differed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
