@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use netanalysis_test_support::runs::timeless_stderr;
+use netanalysis_test_support::runs::{timeless_log, timeless_stderr};
 use netanalysis_test_support::Rng;
 
 const PLUGIN_SETS: [&[&str]; 5] = [
@@ -86,18 +86,7 @@ type Outcome = (Option<i32>, Vec<String>, Vec<String>);
 
 fn run(binary: &Path, threads: u32, plugins: &[&str], capture: &Path) -> std::io::Result<Outcome> {
     let out = Command::new(binary).arg("--threads").arg(threads.to_string()).args(plugins).arg(capture).output()?;
-    let mut log: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(mut object)) => {
-                object.remove("elapsed_seconds");
-                object.remove("mb_per_second");
-                serde_json::Value::Object(object).to_string()
-            }
-            _ => line.to_owned(),
-        })
-        .collect();
-    log.sort();
+    let log = timeless_log(&String::from_utf8_lossy(&out.stdout));
     let stderr = timeless_stderr(&String::from_utf8_lossy(&out.stderr));
     Ok((out.status.code(), log, stderr))
 }

@@ -1,4 +1,5 @@
-//! Comparing two runs of the `netanalysis` command.
+//! Comparing two runs of the `netanalysis` command: their JSON logs and standard error
+//! without what depends on timing.
 
 /// Standard error's lines, sorted, without what depends on timing: the first summary
 /// line (it has the run's speed) and the counts in warnings' "so far" (they depend on
@@ -19,6 +20,24 @@ pub fn timeless_stderr(stderr: &str) -> Vec<String> {
     lines
 }
 
+/// A JSON log's lines, sorted, without the run summary's wall-clock measurements
+/// (`elapsed_seconds`, `mb_per_second`); a line that is not a JSON object stays as it is.
+pub fn timeless_log(stdout: &str) -> Vec<String> {
+    let mut lines: Vec<String> = stdout
+        .lines()
+        .map(|line| match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(mut object)) => {
+                object.remove("elapsed_seconds");
+                object.remove("mb_per_second");
+                serde_json::Value::Object(object).to_string()
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,6 +52,20 @@ mod tests {
                 "  tcp      5 sessions",
                 "netanalysis: warning: f.pcap: some packets are cut (N so far, packets_snaplen_cut)"
             ]
+        );
+    }
+
+    #[test]
+    fn the_log_loses_only_its_wall_clock_figures() {
+        let stdout = concat!(
+            r#"{"event":"run_summary","packets_read":3,"elapsed_seconds":0.5,"mb_per_second":9.1}"#,
+            "\n",
+            r#"{"event":"http_request","uri":"/"}"#,
+            "\nnot json\n"
+        );
+        assert_eq!(
+            timeless_log(stdout),
+            ["not json", r#"{"event":"http_request","uri":"/"}"#, r#"{"event":"run_summary","packets_read":3}"#]
         );
     }
 }
