@@ -262,7 +262,7 @@ fn find_head_end(bytes: &[u8], from: usize, blank_first: bool) -> Option<usize> 
     }
     let mut k = from;
     while let Some(rest) = bytes.get(k..) {
-        let nl = rest.iter().position(|b| *b == b'\n')?;
+        let nl = memchr::memchr(b'\n', rest)?;
         let at = k + nl;
         match bytes.get(at + 1) {
             Some(b'\n') => return Some(at + 2),
@@ -1397,7 +1397,7 @@ impl MessageParser {
         let at = base.saturating_add(pos as u64);
         match chunk {
             Chunk::Size => {
-                let (line_part, complete) = match rest.iter().position(|b| *b == b'\n') {
+                let (line_part, complete) = match memchr::memchr(b'\n', rest) {
                     Some(nl) => (rest.get(..=nl).unwrap_or_default(), true),
                     None => (rest, false),
                 };
@@ -1493,7 +1493,7 @@ impl MessageParser {
     #[inline(never)]
     fn step_resync(&mut self, line_start: bool, base: u64, data: &Bytes, pos: usize, stats: &mut ParserStats) -> usize {
         let rest = data.get(pos..).unwrap_or_default();
-        let mut candidate = if line_start { Some(0) } else { rest.iter().position(|b| *b == b'\n').map(|n| n + 1) };
+        let mut candidate = if line_start { Some(0) } else { memchr::memchr(b'\n', rest).map(|n| n + 1) };
         while let Some(c) = candidate {
             let Some(tail) = rest.get(c..) else { break };
             if tail.is_empty() {
@@ -1514,7 +1514,7 @@ impl MessageParser {
                     return data.len();
                 }
                 StartCheck::Invalid => {
-                    candidate = tail.iter().position(|b| *b == b'\n').map(|n| c + n + 1);
+                    candidate = memchr::memchr(b'\n', tail).map(|n| c + n + 1);
                 }
             }
         }

@@ -635,7 +635,7 @@ fn scan(data: &[u8]) -> Scan {
         match classify(tail) {
             Classified::Start(role) => return Scan::Start(role, at),
             Classified::NeedMore if tail.len() < 16 => return Scan::Tail(at),
-            _ => candidate = tail.iter().position(|b| *b == b'\n').map(|n| at + n + 1),
+            _ => candidate = memchr::memchr(b'\n', tail).map(|n| at + n + 1),
         }
     }
     Scan::Nothing
