@@ -233,6 +233,10 @@ struct Live {
     verbosity: u64,
     /// Its out-of-order bytes, as last added to the global count.
     buffered: u64,
+    /// Events went out for it since the receiver's word in `id` (`skip_until`,
+    /// `lend_only`) was last read: only a receiver of its events can change that word,
+    /// so the session reads it again only then, not on every packet.
+    reread: bool,
 }
 
 /// What a closed session leaves behind to tell late packets from a connection that
@@ -580,7 +584,7 @@ impl TcpReassembler {
         Entry {
             serial: *next_serial,
             generation,
-            live: Box::new(Live { session, id, verbosity, buffered: 0 }),
+            live: Box::new(Live { session, id, verbosity, buffered: 0, reread: true }),
             last_seen: segment.ts.as_nanos(),
             queued_at: now.as_nanos(),
         }
@@ -1051,23 +1055,24 @@ impl TcpReassembler {
                     entry.queued_at = now.as_nanos();
                     recency.push_back(Recency { slot, serial: entry.serial, seen: now.as_nanos() });
                 }
-                let Live { session, id, verbosity: session_verbosity, buffered: session_buffered } = &mut *entry.live;
-                if wanted.data_alone {
+                let Live { session, id, verbosity: session_verbosity, buffered: session_buffered, reread } =
+                    &mut *entry.live;
+                if wanted.data_alone && std::mem::take(reread) {
+                    // What the one receiver of the data asked to have withheld.
                     let [client, server] = id.unneeded();
                     session.set_unneeded_before(Direction::ClientToServer, client);
                     session.set_unneeded_before(Direction::ServerToClient, server);
                     session.set_lend_data(id.lent());
-                    session.push(segment, &mut outcome);
-                    // A hole lapses the receiver's word; it may say it again
-                    // when it has seen what follows.
-                    for (direction, asked) in [(Direction::ClientToServer, client), (Direction::ServerToClient, server)]
-                    {
-                        if session.unneeded_before(direction) != asked {
-                            id.set_unneeded(direction, session.unneeded_before(direction));
+                }
+                session.push(segment, &mut outcome);
+                if session.take_lapsed() && wanted.data_alone {
+                    // A hole lapses the receiver's word; it may say it again when it
+                    // has seen what follows.
+                    for direction in [Direction::ClientToServer, Direction::ServerToClient] {
+                        if session.unneeded_before(direction) == 0 {
+                            id.set_unneeded(direction, 0);
                         }
                     }
-                } else {
-                    session.push(segment, &mut outcome);
                 }
                 entry.last_seen = entry.last_seen.max(segment.ts.as_nanos());
                 if wanted.packet || *session_verbosity & TRACE_PACKETS != 0 {
@@ -1088,6 +1093,7 @@ impl TcpReassembler {
                 }
                 if !outcome.actions.is_empty() {
                     info = Some(Self::info(id, *session_verbosity, session, pair));
+                    *reread = true;
                 }
                 let ending = session.end_reason().is_some();
                 if ending {

@@ -425,6 +425,9 @@ pub struct TcpSession {
     data_actions: bool,
     /// Whether the bytes of data actions may be lent from the reader's buffer.
     lend_data: bool,
+    /// A hole or an uncaptured stretch reset a direction's `unneeded_before` since
+    /// [`TcpSession::take_lapsed`] was last called.
+    lapsed: bool,
     /// Whether ended monologues are reported as [`Action::Monologue`].
     monologue_actions: bool,
 }
@@ -455,6 +458,7 @@ impl TcpSession {
             keep_monologue_data: true,
             data_actions: true,
             lend_data: false,
+            lapsed: false,
             monologue_actions: true,
         }
     }
@@ -507,6 +511,14 @@ impl TcpSession {
     /// their bytes. Bytes that wait in the out-of-order buffer are copied all the same.
     pub fn set_lend_data(&mut self, lend: bool) {
         self.lend_data = lend;
+    }
+
+    /// Whether a hole or an uncaptured stretch reset a direction's offset
+    /// ([`TcpSession::unneeded_before`]) to 0 since the last call: the caller that keeps
+    /// the receiver's word elsewhere learns here that it lapsed, without comparing
+    /// offsets after every segment.
+    pub fn take_lapsed(&mut self) -> bool {
+        std::mem::take(&mut self.lapsed)
     }
 
     /// The offset set by [`TcpSession::set_unneeded_before`], or 0 once a hole or an
@@ -940,7 +952,10 @@ impl TcpSession {
                     // receiver's word lapses: after a hole it may need what follows
                     // (to find its place again).
                     Withheld::report(&mut half.withheld, direction, actions);
-                    half.unneeded_before = 0;
+                    if half.unneeded_before != 0 {
+                        half.unneeded_before = 0;
+                        self.lapsed = true;
+                    }
                     *offset
                 }
             };
