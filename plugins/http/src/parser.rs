@@ -285,37 +285,44 @@ fn sub_bytes(whole: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
-/// A parsed head, owned.
-#[derive(Debug)]
+/// A parsed head: what frames and pairs its message. The rest of it (texts and fields)
+/// goes to the parser's [`Details`] when the parser keeps them.
+#[derive(Debug, Clone, Copy)]
 struct Head {
     line: StartLine,
-    /// The header fields (empty when the parser keeps no details).
-    headers: Vec<Header>,
     /// What the fields say about the body.
     fields: BodyFields,
 }
 
-/// A head's first line. Method, target and reason are left empty when the parser keeps
-/// no details.
-#[derive(Debug)]
+/// A head's first line, as far as framing and pairing need it.
+#[derive(Debug, Clone, Copy)]
 enum StartLine {
-    Request { method: String, uri: String, version: Version, is_head: bool, connect: bool },
-    Response { version: Version, status: u16, reason: String },
+    Request { version: Version, is_head: bool, connect: bool },
+    Response { version: Version, status: u16 },
 }
 
-impl Head {
-    fn new(line: StartLine, owner: &Bytes, fields: &[httparse::Header<'_>], keep: bool) -> Head {
-        let headers = if keep { own_headers(owner, fields) } else { Vec::new() };
-        Head { line, headers, fields: BodyFields::read(fields) }
-    }
+/// What the message being read carries beyond its numbers: its start line's texts, its
+/// header fields and its trailers. Filled only by a parser that keeps details, and
+/// handed over (taken) when the message completes; a parser that only counts never
+/// touches it, so the record it moves per message stays small.
+#[derive(Debug, Default)]
+struct Details {
+    method: String,
+    uri: String,
+    reason: String,
+    headers: Vec<Header>,
+    trailers: Vec<Header>,
 }
 
-/// `text` as an owned string when details are kept, else empty (no allocation).
-fn kept(text: &str, keep: bool) -> String {
-    if keep {
-        text.to_owned()
-    } else {
-        String::new()
+impl Details {
+    /// Records a head's texts and fields (taking copies of the texts, sharing the
+    /// fields' bytes with `owner`).
+    fn record(&mut self, method: &str, uri: &str, reason: &str, owner: &Bytes, fields: &[httparse::Header<'_>]) {
+        self.method = method.to_owned();
+        self.uri = uri.to_owned();
+        self.reason = reason.to_owned();
+        self.headers = own_headers(owner, fields);
+        self.trailers = Vec::new();
     }
 }
 
@@ -437,12 +444,19 @@ fn parse_head(
     buf: &[u8],
     owner: &Bytes,
     max_headers: usize,
-    keep: bool,
+    mut details: Option<&mut Details>,
     scratch: &mut Vec<httparse::Header<'static>>,
 ) -> Parsed {
     let mut first = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FIRST_SLOTS];
     let slots = max_headers.min(FIRST_SLOTS);
-    let attempt = parse_head_with(role, buf, owner, keep, max_headers, first.get_mut(..slots).unwrap_or_default());
+    let attempt = parse_head_with(
+        role,
+        buf,
+        owner,
+        details.as_deref_mut(),
+        max_headers,
+        first.get_mut(..slots).unwrap_or_default(),
+    );
     if !matches!(attempt, Parsed::Failed(HeadError::TooMany, _)) || slots >= max_headers {
         return attempt;
     }
@@ -450,7 +464,7 @@ fn parse_head(
     fields.clear();
     fields.resize(max_headers, httparse::EMPTY_HEADER);
     let mut slots: Vec<MaybeUninit<httparse::Header<'_>>> = fields.into_iter().map(MaybeUninit::new).collect();
-    let result = parse_head_with(role, buf, owner, keep, max_headers, &mut slots);
+    let result = parse_head_with(role, buf, owner, details, max_headers, &mut slots);
     slots.clear();
     // An empty vector collected in place keeps its allocation for the next head.
     *scratch = slots.into_iter().map(|_| httparse::EMPTY_HEADER).collect();
@@ -461,7 +475,7 @@ fn parse_head_with<'b>(
     role: Role,
     buf: &'b [u8],
     owner: &Bytes,
-    keep: bool,
+    mut details: Option<&mut Details>,
     max_headers: usize,
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Parsed {
@@ -480,13 +494,14 @@ fn parse_head_with<'b>(
                     Ok(httparse::Status::Complete(end)) => {
                         let method = request.method.unwrap_or_default();
                         let line = StartLine::Request {
-                            method: kept(method, keep),
-                            uri: kept(request.path.unwrap_or_default(), keep),
                             version: Version::http1(request.version.unwrap_or(1)),
                             is_head: method == "HEAD",
                             connect: method == "CONNECT",
                         };
-                        Ok(Parsed::Done(Head::new(line, owner, request.headers, keep), end))
+                        if let Some(details) = details.as_deref_mut() {
+                            details.record(method, request.path.unwrap_or_default(), "", owner, request.headers);
+                        }
+                        Ok(Parsed::Done(Head { line, fields: BodyFields::read(request.headers) }, end))
                     }
                     Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
                     Err(httparse::Error::TooManyHeaders) => Err(true),
@@ -499,7 +514,7 @@ fn parse_head_with<'b>(
                 Err(true) => failed(HeadError::TooMany),
                 _ => match head_end() {
                     None => Parsed::Partial,
-                    Some(end) => match lenient_request(buf, owner, end, keep, max_headers) {
+                    Some(end) => match lenient_request(buf, owner, end, details, max_headers) {
                         Ok(parsed) => Parsed::Done(parsed, end),
                         Err(error) => Parsed::Failed(error, end),
                     },
@@ -513,9 +528,11 @@ fn parse_head_with<'b>(
                     let line = StartLine::Response {
                         version: Version::http1(response.version.unwrap_or(1)),
                         status: response.code.unwrap_or_default(),
-                        reason: kept(response.reason.unwrap_or_default(), keep),
                     };
-                    Parsed::Done(Head::new(line, owner, response.headers, keep), end)
+                    if let Some(details) = details {
+                        details.record("", "", response.reason.unwrap_or_default(), owner, response.headers);
+                    }
+                    Parsed::Done(Head { line, fields: BodyFields::read(response.headers) }, end)
                 }
                 Ok(httparse::Status::Partial) => Parsed::Partial,
                 Err(httparse::Error::TooManyHeaders) => failed(HeadError::TooMany),
@@ -531,7 +548,13 @@ fn parse_head_with<'b>(
 /// reads them (up to `max_headers` of them; lines it cannot read are left out).
 #[cold]
 #[inline(never)]
-fn lenient_request(head: &[u8], owner: &Bytes, end: usize, keep: bool, max_headers: usize) -> Result<Head, HeadError> {
+fn lenient_request(
+    head: &[u8],
+    owner: &Bytes,
+    end: usize,
+    details: Option<&mut Details>,
+    max_headers: usize,
+) -> Result<Head, HeadError> {
     let region = head.get(..end).ok_or(HeadError::Malformed)?;
     let line_end = region.iter().position(|b| *b == b'\n').ok_or(HeadError::Malformed)?;
     let line = region.get(..line_end).unwrap_or_default();
@@ -563,14 +586,11 @@ fn lenient_request(head: &[u8], owner: &Bytes, end: usize, keep: bool, max_heade
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooMany),
         _ => &[],
     };
-    let line = StartLine::Request {
-        method: if keep { String::from_utf8_lossy(method).into_owned() } else { String::new() },
-        uri: if keep { String::from_utf8_lossy(uri).into_owned() } else { String::new() },
-        version,
-        is_head: method == b"HEAD",
-        connect: method == b"CONNECT",
-    };
-    Ok(Head::new(line, owner, parsed, keep))
+    let line = StartLine::Request { version, is_head: method == b"HEAD", connect: method == b"CONNECT" };
+    if let Some(details) = details {
+        details.record(&String::from_utf8_lossy(method), &String::from_utf8_lossy(uri), "", owner, parsed);
+    }
+    Ok(Head { line, fields: BodyFields::read(parsed) })
 }
 
 fn own_headers(head: &Bytes, fields: &[httparse::Header<'_>]) -> Vec<Header> {
@@ -622,22 +642,18 @@ enum State {
 }
 
 /// A message whose head was parsed and whose body is being read. Its body becomes a
-/// [`Body`] when it completes; until then only its numbers are kept here (and, for a
-/// parser that keeps details, the text and fields its message will carry), so a parser
-/// that only counts moves and drops a small record per message.
+/// [`Body`] when it completes; until then only its numbers are kept here (the text and
+/// fields its message will carry wait in the parser's [`Details`]), so a parser that only
+/// counts moves and drops a small record per message.
 #[derive(Debug)]
 struct Current {
     line: StartLine,
-    /// The header fields (empty when the parser keeps no details).
-    headers: Vec<Header>,
     /// Body bytes seen, kept or not (chunk framing and gaps excluded).
     body_len: u64,
     /// Body bytes that fell in capture gaps.
     body_missing: u64,
     /// The body comes in chunked transfer coding.
     chunked: bool,
-    /// Trailer fields after the last chunk (only when the parser keeps details).
-    trailers: Vec<Header>,
     start: u64,
     head_end: u64,
     t_start: Timestamp,
@@ -754,6 +770,8 @@ pub struct MessageParser {
     /// Chunk-size line being assembled.
     line: Vec<u8>,
     current: Option<Current>,
+    /// The current message's texts and fields, when the parser keeps them.
+    details: Details,
     /// The current message's kept body pieces (reused between messages).
     pieces: Vec<Bytes>,
     /// The current message's kept body past `MAX_PIECES` pieces, copied together.
@@ -782,6 +800,7 @@ impl MessageParser {
             head_ts: Timestamp::ZERO,
             line: Vec::new(),
             current: None,
+            details: Details::default(),
             pieces: Vec::new(),
             spill: Vec::new(),
             expect: VecDeque::new(),
@@ -873,7 +892,7 @@ impl MessageParser {
 
     /// Whether the parser stands between messages, in step with its stream.
     pub fn is_idle(&self) -> bool {
-        self.state == State::Boundary && self.head_buf.is_empty()
+        matches!(self.state, State::Boundary) && self.head_buf.is_empty()
     }
 
     /// Tells a response parser about the next request waiting for an answer (or a
@@ -935,7 +954,7 @@ impl MessageParser {
         stats: &mut ParserStats,
         out: &mut Vec<ParserOutput>,
     ) {
-        if self.state == State::Done {
+        if matches!(self.state, State::Done) {
             return;
         }
         self.ts = ts;
@@ -953,7 +972,7 @@ impl MessageParser {
         }
         self.next_offset = Some(end.max(expected));
         let base = offset;
-        while pos < data.len() && self.state != State::Done {
+        while pos < data.len() && !matches!(self.state, State::Done) {
             pos = self.step(base, data, pos, stats, out);
         }
     }
@@ -972,7 +991,14 @@ impl MessageParser {
                 self.head_buf.extend_from_slice(b"\r\n\r\n");
                 let head = Bytes::copy_from_slice(&self.head_buf);
                 self.head_buf.clear();
-                match parse_head(self.role, &head, &head, self.limits.max_headers, self.keep, &mut self.scratch) {
+                match parse_head(
+                    self.role,
+                    &head,
+                    &head,
+                    self.limits.max_headers,
+                    self.keep.then_some(&mut self.details),
+                    &mut self.scratch,
+                ) {
                     Parsed::Done(parsed, end) => self.head_done(parsed, end, stats, out),
                     Parsed::Failed(error, end) => self.head_failed(error, end, stats, out),
                     Parsed::Partial => {}
@@ -1044,6 +1070,7 @@ impl MessageParser {
         self.head_buf.clear();
         self.line.clear();
         self.current = None;
+        self.details = Details::default();
         self.pieces.clear();
         self.spill.clear();
         self.state = State::Resync { line_start: true };
@@ -1156,7 +1183,14 @@ impl MessageParser {
             // The common case: the whole head lies in this stretch, parsed in place.
             self.head_start = base.saturating_add(pos as u64);
             self.head_ts = self.ts;
-            match parse_head(self.role, rest, data, self.limits.max_headers, self.keep, &mut self.scratch) {
+            match parse_head(
+                self.role,
+                rest,
+                data,
+                self.limits.max_headers,
+                self.keep.then_some(&mut self.details),
+                &mut self.scratch,
+            ) {
                 Parsed::Done(_, end) | Parsed::Failed(_, end) if end > self.limits.max_header_bytes => {
                     // Skip the whole refused head; the next message may follow at once.
                     let next = self.head_too_long(end, pos, stats, out);
@@ -1182,7 +1216,14 @@ impl MessageParser {
         match self.read_section(data, pos, false) {
             Section::Ended { section, used } => {
                 let end = section.len();
-                match parse_head(self.role, &section, &section, self.limits.max_headers, self.keep, &mut self.scratch) {
+                match parse_head(
+                    self.role,
+                    &section,
+                    &section,
+                    self.limits.max_headers,
+                    self.keep.then_some(&mut self.details),
+                    &mut self.scratch,
+                ) {
                     Parsed::Done(parsed, _) => self.head_done(parsed, end, stats, out),
                     Parsed::Failed(error, _) => self.head_failed(error, end, stats, out),
                     Parsed::Partial => self.head_failed(HeadError::Malformed, end, stats, out),
@@ -1326,11 +1367,9 @@ impl MessageParser {
         let head_end = self.head_start.saturating_add(head_len);
         self.current = Some(Current {
             line: parsed.line,
-            headers: parsed.headers,
             body_len: 0,
             body_missing: 0,
             chunked: framing == Framing::Chunked,
-            trailers: Vec::new(),
             start: self.head_start,
             head_end,
             t_start: self.head_ts,
@@ -1461,10 +1500,8 @@ impl MessageParser {
                     Section::Ended { section, used } => {
                         // A section of two bytes or fewer is a blank line alone: no fields.
                         if self.keep && section.len() > 2 {
-                            let trailers = parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
-                            if let Some(current) = self.current.as_mut() {
-                                current.trailers = trailers;
-                            }
+                            self.details.trailers =
+                                parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
                         }
                         self.complete(at.saturating_add(used as u64), true, stats, out);
                         pos + used
@@ -1550,6 +1587,7 @@ impl MessageParser {
         }
         self.state = State::Boundary;
         let Some(current) = self.current.take() else { return };
+        let Details { method, uri, reason, headers, trailers } = std::mem::take(&mut self.details);
         let end = end.max(current.head_end);
         if !complete {
             stats.incomplete += 1;
@@ -1558,7 +1596,7 @@ impl MessageParser {
             len: current.body_len,
             missing: current.body_missing,
             chunked: current.chunked,
-            trailers: current.trailers,
+            trailers,
             ..Body::default()
         };
         if !self.keep_body {
@@ -1579,12 +1617,11 @@ impl MessageParser {
             self.spill = Vec::new();
         }
         if self.limits.decode {
-            decode_body(&current.headers, &mut body, self.limits.max_body, stats);
+            decode_body(&headers, &mut body, self.limits.max_body, stats);
         }
         let upgrade = current.upgrade;
-        let headers = current.headers;
         match current.line {
-            StartLine::Request { method, uri, version, .. } => {
+            StartLine::Request { version, .. } => {
                 out.push(ParserOutput::Request(Arc::new(Request {
                     method,
                     uri,
@@ -1598,7 +1635,7 @@ impl MessageParser {
                     complete,
                 })));
             }
-            StartLine::Response { version, status, reason } => {
+            StartLine::Response { version, status } => {
                 out.push(ParserOutput::Response {
                     response: Arc::new(Response {
                         version,
