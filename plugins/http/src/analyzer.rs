@@ -201,23 +201,35 @@ impl Sessions {
         std::ptr::eq(entry.id.as_str(), id.as_str()).then_some(entry)
     }
 
-    /// Consumes `data` by its length if it only continues a body its session lent out.
+    /// Where `data` goes: nowhere when it only continues a body its session lent out
+    /// (it is consumed here, by its length), else its session's slot (a new session's
+    /// for a new id), the session holding its body again. One look at the sessions at
+    /// hand serves both.
     #[inline]
-    fn skip(&mut self, data: &TcpData) -> bool {
-        let Some(skip) = self.at_hand(&data.session).and_then(|entry| entry.skip.as_mut()) else { return false };
-        skip.take(data.from, data.offset, data.data.len(), data.ts)
+    fn enter(&mut self, data: &TcpData) -> Option<usize> {
+        let Some(entry) = self.at_hand(&data.session) else {
+            return Some(match self.look_up(&data.session) {
+                Some(slot) => slot,
+                None => self.insert(&data.session),
+            });
+        };
+        if let Some(skip) = entry.skip.as_mut() {
+            if skip.take(data.from, data.offset, data.data.len(), data.ts) {
+                return None;
+            }
+        }
+        let (slot, skip) = (entry.slot, entry.skip.take());
+        self.settle(slot, skip);
+        Some(slot)
     }
 
-    /// Lets the session of `data` (just used, so at hand) lend out the body its sender
-    /// sends, and tells TCP that the bytes before the body's end are only counted.
-    fn lend(&mut self, data: &TcpData) {
-        let Some(slot) = self.at_hand(&data.session).map(|entry| entry.slot) else { return };
-        let skip = self.slab.get(slot).and_then(Option::as_ref).and_then(|session| session.lend(data.from));
-        if let Some(skip) = &skip {
-            data.skip_until(skip.end());
-        }
-        if let Some(entry) = self.at_hand(&data.session) {
-            entry.skip = skip;
+    /// Keeps the body the session in `slot` lent out at hand with it (the session was
+    /// just used, so it is at hand).
+    fn hold(&mut self, id: &SessionId, slot: usize, skip: Skip) {
+        match self.at_hand(id) {
+            Some(entry) if entry.slot == slot => entry.skip = Some(skip),
+            // Not expected: the session gets its body back at once.
+            _ => self.settle(slot, Some(skip)),
         }
     }
 
@@ -311,7 +323,7 @@ impl Sessions {
         self.slab.get_mut(slot).and_then(Option::as_mut)
     }
 
-    #[inline]
+    #[cfg(test)]
     fn get_or_insert(&mut self, id: &SessionId) -> Option<&mut HttpSession> {
         let slot = match self.slot(id) {
             Some(slot) => slot,
@@ -441,24 +453,27 @@ impl Listener for HttpAnalyzer {
                     return Ok(());
                 }
             }
-            if self.sessions.skip(data) {
-                return Ok(());
-            }
+            let Some(slot) = self.sessions.enter(data) else { return Ok(()) };
             if self.shared.keeps_no_bytes() {
                 // Parsing reads the bytes in place (a head cut across stretches is
                 // copied into the parser's own buffer), so TCP need not copy them.
                 data.lend_only();
             }
-            // Sessions that are not (or no longer) HTTP ignore their data, and need
-            // none of what follows.
-            if let Some(session) = self.sessions.get_or_insert(&data.session) {
+            let lends = self.shared.count_only || self.shared.bodies_left_out;
+            // The slot was just found or filled: it holds a session.
+            if let Some(Some(session)) = self.sessions.slab.get_mut(slot) {
                 session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
                 if session.is_inert() {
+                    // Sessions that are not (or no longer) HTTP ignore their data.
                     data.skip_until(u64::MAX);
+                } else if lends {
+                    if let Some(skip) = session.lend(data.from) {
+                        // A body whose bytes are only counted: TCP withholds them, and
+                        // the stretches that continue it are consumed at hand.
+                        data.skip_until(skip.end());
+                        self.sessions.hold(&data.session, slot, skip);
+                    }
                 }
-            }
-            if self.shared.count_only || self.shared.bodies_left_out {
-                self.sessions.lend(data);
             }
         } else {
             self.on_end(event);
