@@ -479,8 +479,13 @@ impl HttpSession {
                         unpairable: unpairable || self.ended[1],
                     });
                     if self.entries.len() > MAX_PENDING {
-                        shared.counts.pending_overflows += 1;
-                        self.lose_pairing();
+                        // Settled exchanges not yet drained (a session that only
+                        // counts drains once per call) do not wait.
+                        self.drain(shared, emitted);
+                        if self.entries.len() > MAX_PENDING {
+                            shared.counts.pending_overflows += 1;
+                            self.lose_pairing();
+                        }
                     }
                 }
                 ParserOutput::Request(request) => {
@@ -536,6 +541,14 @@ impl HttpSession {
                     shared.counts.upgraded_sessions += 1;
                 }
             }
+            if !shared.count_only {
+                // Each settled exchange is reported right after the message that
+                // settled it.
+                self.drain(shared, emitted);
+            }
+        }
+        if shared.count_only {
+            // Nothing is reported, so the order is not seen: one pass counts them all.
             self.drain(shared, emitted);
         }
     }
