@@ -216,6 +216,37 @@ fn tcp_withholds_what_the_only_receiver_of_tcp_data_does_not_need() {
 }
 
 #[test]
+fn tcp_delivers_after_a_hole_until_the_receiver_asks_again() {
+    let mut f = flow();
+    f.handshake()
+        .send(Side::Client, b"abcdefgh")
+        .send(Side::Client, b"ijklmnop")
+        .send(Side::Client, b"qrstuvwx")
+        .send(Side::Client, b"yz012345")
+        .send(Side::Server, b"ok")
+        .send(Side::Client, b"6789")
+        .send(Side::Client, b"tail")
+        .close();
+    // The third client segment is lost: a hole at offsets 16 to 24.
+    f.drop_frame(5);
+    let run = run_flow(&f, tcp("TCP"), skipper());
+    assert_eq!(
+        run.lines.get(),
+        [
+            "ClientToServer offset=0 len=8 skipped=0",
+            // What was withheld is reported before the hole...
+            "ClientToServer offset=16 len=0 skipped=8",
+            // ...and the hole lapses the receiver's word: what follows it is delivered,
+            "ClientToServer offset=24 len=8 skipped=0",
+            "ServerToClient offset=0 len=2 skipped=0",
+            // until the receiver, having seen it, asks again.
+            "ClientToServer offset=40 len=0 skipped=8",
+        ]
+    );
+    assert_eq!(run.summary.count("tcp_missing_bytes"), 8);
+}
+
+#[test]
 fn tcp_delivers_every_byte_when_tcp_data_has_several_receivers() {
     let (_dir, path) = write_flows(&[&skipping_flow()]);
     let skipper = skipper();
