@@ -770,12 +770,8 @@ pub struct MessageParser {
     /// Chunk-size line being assembled.
     line: Vec<u8>,
     current: Option<Current>,
-    /// The current message's texts and fields, when the parser keeps them.
-    details: Details,
-    /// The current message's kept body pieces (reused between messages).
-    pieces: Vec<Bytes>,
-    /// The current message's kept body past `MAX_PIECES` pieces, copied together.
-    spill: Vec<u8>,
+    /// What only a parser that keeps details fills (made on first use).
+    kept: Option<Box<Kept>>,
     expect: VecDeque<Expect>,
     scratch: Vec<httparse::Header<'static>>,
     /// Messages carry their header fields, method, target, reason, kept body and
@@ -784,6 +780,18 @@ pub struct MessageParser {
     /// Messages with details carry their body's bytes (up to `max_body`); without it,
     /// only its length (see [`MessageParser::keep_bodies`]).
     keep_body: bool,
+}
+
+/// What a parser that keeps details holds for the message being read, on the heap so
+/// that a parser that only counts stays a few cache lines long.
+#[derive(Debug, Default)]
+struct Kept {
+    /// The message's texts and fields.
+    details: Details,
+    /// Its kept body pieces (reused between messages).
+    pieces: Vec<Bytes>,
+    /// Its kept body past `MAX_PIECES` pieces, copied together.
+    spill: Vec<u8>,
 }
 
 impl MessageParser {
@@ -800,9 +808,7 @@ impl MessageParser {
             head_ts: Timestamp::ZERO,
             line: Vec::new(),
             current: None,
-            details: Details::default(),
-            pieces: Vec::new(),
-            spill: Vec::new(),
+            kept: None,
             expect: VecDeque::new(),
             scratch: Vec::new(),
             keep: true,
@@ -996,7 +1002,7 @@ impl MessageParser {
                     &head,
                     &head,
                     self.limits.max_headers,
-                    self.keep.then_some(&mut self.details),
+                    self.keep.then(|| &mut self.kept.get_or_insert_with(Box::default).details),
                     &mut self.scratch,
                 ) {
                     Parsed::Done(parsed, end) => self.head_done(parsed, end, stats, out),
@@ -1070,9 +1076,11 @@ impl MessageParser {
         self.head_buf.clear();
         self.line.clear();
         self.current = None;
-        self.details = Details::default();
-        self.pieces.clear();
-        self.spill.clear();
+        if let Some(kept) = self.kept.as_mut() {
+            kept.details = Details::default();
+            kept.pieces.clear();
+            kept.spill.clear();
+        }
         self.state = State::Resync { line_start: true };
         out.push(ParserOutput::LostSync);
     }
@@ -1188,7 +1196,7 @@ impl MessageParser {
                 rest,
                 data,
                 self.limits.max_headers,
-                self.keep.then_some(&mut self.details),
+                self.keep.then(|| &mut self.kept.get_or_insert_with(Box::default).details),
                 &mut self.scratch,
             ) {
                 Parsed::Done(_, end) | Parsed::Failed(_, end) if end > self.limits.max_header_bytes => {
@@ -1221,7 +1229,7 @@ impl MessageParser {
                     &section,
                     &section,
                     self.limits.max_headers,
-                    self.keep.then_some(&mut self.details),
+                    self.keep.then(|| &mut self.kept.get_or_insert_with(Box::default).details),
                     &mut self.scratch,
                 ) {
                     Parsed::Done(parsed, _) => self.head_done(parsed, end, stats, out),
@@ -1386,7 +1394,8 @@ impl MessageParser {
             Framing::None => 0,
         };
         if self.keeps_body() {
-            self.pieces.reserve(usize::try_from(expected).unwrap_or(MAX_PIECES).min(MAX_PIECES));
+            let pieces = &mut self.kept.get_or_insert_with(Box::default).pieces;
+            pieces.reserve(usize::try_from(expected).unwrap_or(MAX_PIECES).min(MAX_PIECES));
         }
         match framing {
             Framing::None | Framing::Length(0) => self.complete(head_end, true, stats, out),
@@ -1415,10 +1424,11 @@ impl MessageParser {
             return;
         }
         current.kept = current.kept.saturating_add(keep as u64);
-        if self.pieces.len() < MAX_PIECES && self.spill.is_empty() {
-            self.pieces.push(data.slice(pos..pos + keep));
+        let kept = self.kept.get_or_insert_with(Box::default);
+        if kept.pieces.len() < MAX_PIECES && kept.spill.is_empty() {
+            kept.pieces.push(data.slice(pos..pos + keep));
         } else {
-            self.spill.extend_from_slice(piece);
+            kept.spill.extend_from_slice(piece);
         }
     }
 
@@ -1500,7 +1510,7 @@ impl MessageParser {
                     Section::Ended { section, used } => {
                         // A section of two bytes or fewer is a blank line alone: no fields.
                         if self.keep && section.len() > 2 {
-                            self.details.trailers =
+                            self.kept.get_or_insert_with(Box::default).details.trailers =
                                 parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
                         }
                         self.complete(at.saturating_add(used as u64), true, stats, out);
@@ -1587,7 +1597,8 @@ impl MessageParser {
         }
         self.state = State::Boundary;
         let Some(current) = self.current.take() else { return };
-        let Details { method, uri, reason, headers, trailers } = std::mem::take(&mut self.details);
+        let kept = self.kept.get_or_insert_with(Box::default);
+        let Details { method, uri, reason, headers, trailers } = std::mem::take(&mut kept.details);
         let end = end.max(current.head_end);
         if !complete {
             stats.incomplete += 1;
@@ -1603,18 +1614,18 @@ impl MessageParser {
             // What would have been kept, only counted.
             body.data.count_left_out(body.len.min(self.limits.max_body));
         }
-        for piece in self.pieces.drain(..) {
+        for piece in kept.pieces.drain(..) {
             body.data.push(piece);
         }
-        if !self.spill.is_empty() {
-            body.data.push(Bytes::copy_from_slice(&self.spill));
-            self.spill.clear();
+        if !kept.spill.is_empty() {
+            body.data.push(Bytes::copy_from_slice(&kept.spill));
+            kept.spill.clear();
         }
-        if self.pieces.capacity() > RETAINED_PIECES {
-            self.pieces = Vec::new();
+        if kept.pieces.capacity() > RETAINED_PIECES {
+            kept.pieces = Vec::new();
         }
-        if self.spill.capacity() > RETAINED_SPILL {
-            self.spill = Vec::new();
+        if kept.spill.capacity() > RETAINED_SPILL {
+            kept.spill = Vec::new();
         }
         if self.limits.decode {
             decode_body(&headers, &mut body, self.limits.max_body, stats);

@@ -159,7 +159,9 @@ pub(crate) struct HttpSession {
     phase: Phase,
     client: Option<Endpoint>,
     server: Option<Endpoint>,
-    probes: SmallVec<[Probe; 2]>,
+    /// The directions searched for a first message start (on the heap: a session
+    /// needs them only until its roles are known, and the record stays small).
+    probes: Vec<Probe>,
     /// `[requests, responses]`, once the roles are known.
     parsers: Option<Box<[MessageParser; 2]>>,
     ended: [bool; 2],
@@ -175,7 +177,7 @@ impl HttpSession {
             phase: Phase::Detecting,
             client: None,
             server: None,
-            probes: SmallVec::new(),
+            probes: Vec::new(),
             parsers: None,
             ended: [false; 2],
             entries: VecDeque::new(),
@@ -329,7 +331,7 @@ impl HttpSession {
             if self.probes.len() >= 2 && self.probes.iter().all(|p| p.scanned >= DETECT_BUDGET) {
                 self.phase = Phase::NotHttp;
                 shared.counts.not_http_sessions += 1;
-                self.probes = SmallVec::new();
+                self.probes = Vec::new();
             }
             return;
         };
@@ -362,7 +364,7 @@ impl HttpSession {
         let searched: u64 = self.probes.iter().map(|p| p.scanned).sum();
         let refed = if stash_used { stash.len() as u64 } else { 0 };
         shared.stats.skipped_bytes += searched.saturating_sub(refed);
-        self.probes = SmallVec::new();
+        self.probes = Vec::new();
         if stash_used && !stash.is_empty() {
             let stash = Bytes::copy_from_slice(&stash);
             self.feed(this_side, stash_offset, &stash, stash_ts, shared, emitted);
