@@ -186,16 +186,25 @@ fn skipper() -> Recorder {
     })
 }
 
-fn skipping_flow() -> TcpFlow {
+/// A connection that sends these segments in order, between its handshake and close.
+fn conversation(segments: &[(Side, &[u8])]) -> TcpFlow {
     let mut f = flow();
-    f.handshake()
-        .send(Side::Client, b"abcdefgh")
-        .send(Side::Client, b"ijklmnop")
-        .send(Side::Client, b"qrstuvwx")
-        .send(Side::Server, b"ok")
-        .send(Side::Client, b"more")
-        .close();
+    f.handshake();
+    for (side, payload) in segments {
+        f.send(*side, payload);
+    }
+    f.close();
     f
+}
+
+fn skipping_flow() -> TcpFlow {
+    conversation(&[
+        (Side::Client, b"abcdefgh"),
+        (Side::Client, b"ijklmnop"),
+        (Side::Client, b"qrstuvwx"),
+        (Side::Server, b"ok"),
+        (Side::Client, b"more"),
+    ])
 }
 
 #[test]
@@ -217,16 +226,15 @@ fn tcp_withholds_what_the_only_receiver_of_tcp_data_does_not_need() {
 
 #[test]
 fn tcp_delivers_after_a_hole_until_the_receiver_asks_again() {
-    let mut f = flow();
-    f.handshake()
-        .send(Side::Client, b"abcdefgh")
-        .send(Side::Client, b"ijklmnop")
-        .send(Side::Client, b"qrstuvwx")
-        .send(Side::Client, b"yz012345")
-        .send(Side::Server, b"ok")
-        .send(Side::Client, b"6789")
-        .send(Side::Client, b"tail")
-        .close();
+    let mut f = conversation(&[
+        (Side::Client, b"abcdefgh"),
+        (Side::Client, b"ijklmnop"),
+        (Side::Client, b"qrstuvwx"),
+        (Side::Client, b"yz012345"),
+        (Side::Server, b"ok"),
+        (Side::Client, b"6789"),
+        (Side::Client, b"tail"),
+    ]);
     // The third client segment is lost: a hole at offsets 16 to 24.
     f.drop_frame(5);
     let run = run_flow(&f, tcp("TCP"), skipper());
