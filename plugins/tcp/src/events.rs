@@ -435,6 +435,10 @@ impl TcpData {
     /// a hole or an uncaptured stretch ends the request: what follows it is delivered
     /// (a receiver may need it to find its place again) until the receiver asks again.
     ///
+    /// The listener reads the request before the session's first segment after the
+    /// session's events were delivered: call it while handling this event (a request
+    /// made later through a kept copy waits until the session next has events).
+    ///
     /// Honoured only while the caller is the one subscriber of `tcp_data`: with
     /// several, every subscriber receives every byte and `skipped` stays 0.
     pub fn skip_until(&self, until: u64) {
@@ -450,7 +454,8 @@ impl TcpData {
     /// slice that is kept after all only holds the reader's whole buffer (a megabyte, or
     /// more for a capture with larger records) in memory longer. Applies to both directions, until the session ends.
     ///
-    /// Honoured only while the caller is the one subscriber of `tcp_data`.
+    /// Honoured only while the caller is the one subscriber of `tcp_data`, and read as
+    /// [`skip_until`](TcpData::skip_until)'s request is.
     ///
     /// [`Packet::share`]: netanalysis_core::Packet::share
     pub fn lend_only(&self) {
