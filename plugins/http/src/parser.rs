@@ -794,6 +794,18 @@ struct Kept {
     spill: Vec<u8>,
 }
 
+impl Kept {
+    /// The parser's kept part, made on first use.
+    fn of(slot: &mut Option<Box<Kept>>) -> &mut Kept {
+        slot.get_or_insert_with(Box::default)
+    }
+
+    /// Where a head's details go when the parser keeps them.
+    fn details(slot: &mut Option<Box<Kept>>, keep: bool) -> Option<&mut Details> {
+        keep.then(|| &mut Kept::of(slot).details)
+    }
+}
+
 impl MessageParser {
     /// A parser for one direction, starting at a message boundary.
     pub fn new(role: Role, limits: Limits) -> MessageParser {
@@ -1002,7 +1014,7 @@ impl MessageParser {
                     &head,
                     &head,
                     self.limits.max_headers,
-                    self.keep.then(|| &mut self.kept.get_or_insert_with(Box::default).details),
+                    Kept::details(&mut self.kept, self.keep),
                     &mut self.scratch,
                 ) {
                     Parsed::Done(parsed, end) => self.head_done(parsed, end, stats, out),
@@ -1196,7 +1208,7 @@ impl MessageParser {
                 rest,
                 data,
                 self.limits.max_headers,
-                self.keep.then(|| &mut self.kept.get_or_insert_with(Box::default).details),
+                Kept::details(&mut self.kept, self.keep),
                 &mut self.scratch,
             ) {
                 Parsed::Done(_, end) | Parsed::Failed(_, end) if end > self.limits.max_header_bytes => {
@@ -1229,7 +1241,7 @@ impl MessageParser {
                     &section,
                     &section,
                     self.limits.max_headers,
-                    self.keep.then(|| &mut self.kept.get_or_insert_with(Box::default).details),
+                    Kept::details(&mut self.kept, self.keep),
                     &mut self.scratch,
                 ) {
                     Parsed::Done(parsed, _) => self.head_done(parsed, end, stats, out),
@@ -1394,7 +1406,7 @@ impl MessageParser {
             Framing::None => 0,
         };
         if self.keeps_body() {
-            let pieces = &mut self.kept.get_or_insert_with(Box::default).pieces;
+            let pieces = &mut Kept::of(&mut self.kept).pieces;
             pieces.reserve(usize::try_from(expected).unwrap_or(MAX_PIECES).min(MAX_PIECES));
         }
         match framing {
@@ -1424,7 +1436,7 @@ impl MessageParser {
             return;
         }
         current.kept = current.kept.saturating_add(keep as u64);
-        let kept = self.kept.get_or_insert_with(Box::default);
+        let kept = Kept::of(&mut self.kept);
         if kept.pieces.len() < MAX_PIECES && kept.spill.is_empty() {
             kept.pieces.push(data.slice(pos..pos + keep));
         } else {
@@ -1510,7 +1522,7 @@ impl MessageParser {
                     Section::Ended { section, used } => {
                         // A section of two bytes or fewer is a blank line alone: no fields.
                         if self.keep && section.len() > 2 {
-                            self.kept.get_or_insert_with(Box::default).details.trailers =
+                            Kept::of(&mut self.kept).details.trailers =
                                 parse_trailers(&section, self.limits.max_headers, &mut self.scratch);
                         }
                         self.complete(at.saturating_add(used as u64), true, stats, out);
@@ -1597,7 +1609,7 @@ impl MessageParser {
         }
         self.state = State::Boundary;
         let Some(current) = self.current.take() else { return };
-        let kept = self.kept.get_or_insert_with(Box::default);
+        let kept = Kept::of(&mut self.kept);
         let Details { method, uri, reason, headers, trailers } = std::mem::take(&mut kept.details);
         let end = end.max(current.head_end);
         if !complete {
