@@ -140,187 +140,136 @@ impl HttpAnalyzer {
     }
 }
 
-/// The sessions being analysed: a slab indexed by session id, with the sessions looked
-/// up lately kept at hand by the address of their id. The events of one session share
-/// its id's allocation, so finding a recent session costs no hashing and no string
-/// comparison; an entry holds its id, so the address cannot be reused while cached.
+/// The sessions being analysed: a slab, and an index from session id to slot. A
+/// session's slot (plus one) is also kept with its id ([`SessionId::hint`]), which every
+/// event of the session shares, so finding it costs no hashing and no string
+/// comparison; a hint is used only when the slot holds that very id (or an equal one),
+/// so a stale or foreign hint only costs a lookup in the index.
 ///
-/// A session at hand may have lent out the body one of its directions is reading
-/// ([`Skip`]): the stretches that only continue it are consumed right here. Whatever
-/// reaches a session otherwise (through `slot`, `remove`, or the entry leaving) gives
-/// the body back first, and a slot is at hand in one entry at most.
+/// A session may have lent out the body one of its directions is reading ([`Skip`],
+/// kept beside it): the stretches that only continue it are consumed right here.
+/// Whatever else reaches the session (through `enter`, `slot` or `remove`) gives the
+/// body back first.
 #[derive(Debug)]
 struct Sessions {
     index: HashMap<SessionId, usize, KeyHashing>,
-    slab: Vec<Option<HttpSession>>,
+    slab: Vec<Option<Kept>>,
     free: Vec<usize>,
-    recent: [Option<AtHand>; RECENT],
-    /// Per slot, where its session is at hand: 0 when it is not, `k + 1` at `recent[k]`.
-    held: Vec<u8>,
 }
 
-/// A session kept at hand.
+/// A session in the slab, with the body it lent out, if any.
 #[derive(Debug)]
-struct AtHand {
-    id: SessionId,
-    slot: usize,
+struct Kept {
+    session: HttpSession,
     skip: Option<Skip>,
 }
 
-/// Sessions kept at hand (a power of two, below 256). On the first 100 MB of the
-/// benchmark capture, 64 left 4,868 of 17,495 events to the index, 128 left 2,902 (most
-/// of them the ends of sessions).
-const RECENT: usize = 128;
-const _: () = assert!(RECENT.is_power_of_two() && RECENT < 256);
-
-/// Where `id` is kept among the recent sessions.
-fn recent_at(id: &SessionId) -> usize {
-    let address = id.as_str().as_ptr() as u64;
-    // The top bits of a multiplicative hash: allocations of one size lie at regular
-    // strides, which low address bits would map to few places.
-    (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT.trailing_zeros())) as usize
+impl Kept {
+    /// The session, with any body it lent out given back.
+    fn settled(&mut self) -> &mut HttpSession {
+        if let Some(skip) = self.skip.take() {
+            self.session.settle(&skip);
+        }
+        &mut self.session
+    }
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions {
-            index: HashMap::with_hasher(KeyHashing::new()),
-            slab: Vec::new(),
-            free: Vec::new(),
-            recent: std::array::from_fn(|_| None),
-            held: Vec::new(),
-        }
+        Sessions { index: HashMap::with_hasher(KeyHashing::new()), slab: Vec::new(), free: Vec::new() }
     }
 }
 
 impl Sessions {
-    /// The entry at hand for this very id (the same allocation), if any.
+    /// The slot of the session with this id, if there is one: where its hint leads,
+    /// or else where the index says (and the hint is set to it).
     #[inline]
-    fn at_hand(&mut self, id: &SessionId) -> Option<&mut AtHand> {
-        let entry = self.recent.get_mut(recent_at(id))?.as_mut()?;
-        std::ptr::eq(entry.id.as_str(), id.as_str()).then_some(entry)
+    fn find(&mut self, id: &SessionId) -> Option<usize> {
+        let hinted = usize::try_from(id.hint()).ok().and_then(|hint| hint.checked_sub(1));
+        if let Some(slot) = hinted {
+            if let Some(Some(kept)) = self.slab.get(slot) {
+                let held = kept.session.id();
+                if held.same(id) || held == id {
+                    return Some(slot);
+                }
+            }
+        }
+        self.look_up(id)
+    }
+
+    /// Finds a session by its id in the index, and sets the id's hint to its slot.
+    #[cold]
+    #[inline(never)]
+    fn look_up(&mut self, id: &SessionId) -> Option<usize> {
+        let slot = *self.index.get(id)?;
+        id.set_hint(slot as u64 + 1);
+        Some(slot)
     }
 
     /// Where `data` goes: nowhere when it only continues a body its session lent out
     /// (it is consumed here, by its length), else its session's slot (a new session's
-    /// for a new id), the session holding its body again. One look at the sessions at
-    /// hand serves both.
+    /// for a new id), the session holding its body again.
     #[inline]
     fn enter(&mut self, data: &TcpData) -> Option<usize> {
-        let Some(entry) = self.at_hand(&data.session) else {
-            return Some(match self.look_up(&data.session) {
-                Some(slot) => slot,
-                None => self.insert(&data.session),
-            });
-        };
-        if let Some(skip) = entry.skip.as_mut() {
-            if skip.take(data.from, data.offset, data.data.len(), data.ts) {
-                return None;
+        let Some(slot) = self.find(&data.session) else { return Some(self.insert(&data.session)) };
+        if let Some(Some(kept)) = self.slab.get_mut(slot) {
+            if let Some(skip) = kept.skip.as_mut() {
+                if skip.take(data.from, data.offset, data.data.len(), data.ts) {
+                    return None;
+                }
             }
+            kept.settled();
         }
-        let (slot, skip) = (entry.slot, entry.skip.take());
-        self.settle(slot, skip);
         Some(slot)
     }
 
-    /// Keeps the body the session in `slot` lent out at hand with it (the session was
-    /// just used, so it is at hand).
-    fn hold(&mut self, id: &SessionId, slot: usize, skip: Skip) {
-        match self.at_hand(id) {
-            Some(entry) if entry.slot == slot => entry.skip = Some(skip),
-            // Not expected: the session gets its body back at once.
-            _ => self.settle(slot, Some(skip)),
+    /// Keeps the body the session in `slot` lent out beside it.
+    fn hold(&mut self, slot: usize, skip: Skip) {
+        if let Some(Some(kept)) = self.slab.get_mut(slot) {
+            kept.settled();
+            kept.skip = Some(skip);
         }
     }
 
     /// Accounts for the bytes TCP withheld just before `data` (`data.skipped`). TCP
     /// withholds only what it was asked to: the rest of a body lent out (see
-    /// [`Sessions::lend`]), or everything of a session that reads nothing more. False
+    /// [`HttpSession::lend`]), or everything of a session that reads nothing more. False
     /// if they continue no such body (not expected); the session then sees them as a
     /// hole.
     fn withheld(&mut self, data: &TcpData) -> bool {
         let start = data.offset.saturating_sub(data.skipped);
         let Ok(len) = usize::try_from(data.skipped) else { return false };
-        if let Some(skip) = self.at_hand(&data.session).and_then(|entry| entry.skip.as_mut()) {
+        let Some(slot) = self.find(&data.session) else { return false };
+        let Some(Some(kept)) = self.slab.get_mut(slot) else { return false };
+        if let Some(skip) = kept.skip.as_mut() {
             if skip.take(data.from, start, len, data.ts) {
                 return true;
             }
         }
-        // The body is no longer at hand (the session was used since, or left the
-        // recent ones): the session lends it again for these bytes.
-        let Some(slot) = self.slot(&data.session) else { return false };
-        let Some(Some(session)) = self.slab.get_mut(slot) else { return false };
+        let session = kept.settled();
         if session.is_inert() {
             return true;
         }
+        // The body beside the session is not the one these bytes continue (a session
+        // keeps one lent out, from the direction it saw last): it lends it for them.
         let Some(mut skip) = session.lend(data.from) else { return false };
         let taken = skip.take(data.from, start, len, data.ts);
         session.settle(&skip);
         taken
     }
 
-    /// Gives a lent body back to its session.
-    fn settle(&mut self, slot: usize, skip: Option<Skip>) {
-        if let (Some(skip), Some(Some(session))) = (skip, self.slab.get_mut(slot)) {
-            session.settle(&skip);
-        }
-    }
-
-    /// Empties the entry at `at` (its session gets its body back).
-    fn vacate(&mut self, at: usize) {
-        if let Some(entry) = self.recent.get_mut(at).and_then(Option::take) {
-            if let Some(held) = self.held.get_mut(entry.slot) {
-                *held = 0;
-            }
-            self.settle(entry.slot, entry.skip);
-        }
-    }
-
-    /// Empties the entry that leads to `slot`, if one does.
-    fn let_go(&mut self, slot: usize) {
-        if let Some(at) = self.held.get(slot).and_then(|held| usize::from(*held).checked_sub(1)) {
-            self.vacate(at);
-        }
-    }
-
-    /// Keeps `id` at hand, as the only entry leading to `slot`.
-    fn keep_at_hand(&mut self, id: &SessionId, slot: usize) {
-        self.let_go(slot);
-        let at = recent_at(id);
-        self.vacate(at);
-        if self.held.len() <= slot {
-            self.held.resize(slot + 1, 0);
-        }
-        if let (Some(entry), Some(held)) = (self.recent.get_mut(at), self.held.get_mut(slot)) {
-            *entry = Some(AtHand { id: id.clone(), slot, skip: None });
-            // Below RECENT, so it fits a byte.
-            *held = (at + 1) as u8;
-        }
-    }
-
     /// The slot of a session, which gets back any body it lent out.
-    #[inline]
     fn slot(&mut self, id: &SessionId) -> Option<usize> {
-        if let Some(entry) = self.at_hand(id) {
-            let (slot, skip) = (entry.slot, entry.skip.take());
-            self.settle(slot, skip);
-            return Some(slot);
+        let slot = self.find(id)?;
+        if let Some(Some(kept)) = self.slab.get_mut(slot) {
+            kept.settled();
         }
-        self.look_up(id)
-    }
-
-    /// Finds a session that is not at hand, and keeps it at hand.
-    #[cold]
-    #[inline(never)]
-    fn look_up(&mut self, id: &SessionId) -> Option<usize> {
-        let slot = *self.index.get(id)?;
-        self.keep_at_hand(id, slot);
         Some(slot)
     }
 
     fn get_mut(&mut self, id: &SessionId) -> Option<&mut HttpSession> {
         let slot = self.slot(id)?;
-        self.slab.get_mut(slot).and_then(Option::as_mut)
+        self.slab.get_mut(slot).and_then(Option::as_mut).map(|kept| &mut kept.session)
     }
 
     #[cfg(test)]
@@ -330,14 +279,14 @@ impl Sessions {
             None => self.insert(id),
         };
         // The slot was just found in the index or filled: it holds a session.
-        self.slab.get_mut(slot).and_then(Option::as_mut)
+        self.slab.get_mut(slot).and_then(Option::as_mut).map(|kept| &mut kept.session)
     }
 
     /// Starts a session, in a free slot if there is one; returns its slot.
     #[cold]
     #[inline(never)]
     fn insert(&mut self, id: &SessionId) -> usize {
-        let session = Some(HttpSession::new(id.clone()));
+        let kept = Some(Kept { session: HttpSession::new(id.clone()), skip: None });
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -346,20 +295,21 @@ impl Sessions {
             }
         };
         if let Some(entry) = self.slab.get_mut(slot) {
-            *entry = session;
+            *entry = kept;
         }
         self.index.insert(id.clone(), slot);
-        self.keep_at_hand(id, slot);
+        id.set_hint(slot as u64 + 1);
         slot
     }
 
+    /// Takes a session out (with any body it lent out given back); its slot serves the
+    /// next new session.
     fn remove(&mut self, id: &SessionId) -> Option<HttpSession> {
         let slot = self.index.remove(id)?;
-        // The slot will be reused: nothing at hand may lead to it any more (and the
-        // session gets back any body it lent out).
-        self.let_go(slot);
         self.free.push(slot);
-        self.slab.get_mut(slot).and_then(Option::take)
+        let mut kept = self.slab.get_mut(slot).and_then(Option::take)?;
+        kept.settled();
+        Some(kept.session)
     }
 
     fn any_id(&self) -> Option<SessionId> {
@@ -461,7 +411,7 @@ impl Listener for HttpAnalyzer {
             }
             let lends = self.shared.count_only || self.shared.bodies_left_out;
             // The slot was just found or filled: it holds a session.
-            if let Some(Some(session)) = self.sessions.slab.get_mut(slot) {
+            if let Some(Some(Kept { session, .. })) = self.sessions.slab.get_mut(slot) {
                 session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
                 if session.is_inert() {
                     // Sessions that are not (or no longer) HTTP ignore their data.
@@ -469,9 +419,9 @@ impl Listener for HttpAnalyzer {
                 } else if lends {
                     if let Some(skip) = session.lend(data.from) {
                         // A body whose bytes are only counted: TCP withholds them, and
-                        // the stretches that continue it are consumed at hand.
+                        // the stretches that continue it are consumed beside it.
                         data.skip_until(skip.end());
-                        self.sessions.hold(&data.session, slot, skip);
+                        self.sessions.hold(slot, skip);
                     }
                 }
             }
@@ -558,6 +508,13 @@ mod tests {
         for (k, slot) in slots.iter().enumerate().filter(|(k, _)| *k != 7) {
             assert_eq!(sessions.slot(&ids[k]), *slot);
         }
+        // A hint set by someone else (to another session's slot, or to nothing) only
+        // costs a lookup.
+        for (k, slot) in slots.iter().enumerate().filter(|(k, _)| *k != 7) {
+            ids[k].set_hint(if k % 2 == 0 { 1 } else { u64::MAX });
+            assert_eq!(sessions.slot(&ids[k]), *slot);
+            assert_eq!(ids[k].hint(), slot.map_or(0, |s| s as u64 + 1));
+        }
     }
 
     /// Receives every HTTP event and keeps none.
@@ -569,7 +526,7 @@ mod tests {
     }
 
     /// The analyzer's summary after a random script of many interleaved sessions
-    /// (more than are kept at hand), whose events carry ids in several allocations.
+    /// (up to 150 at once), whose events carry ids in several allocations.
     fn summary_of_script(seed: u64, received: bool) -> Vec<(String, u64)> {
         let mut builder = Dispatcher::builder();
         builder.add("HTTP", None, Box::new(HttpAnalyzer::new(Limits::default(), false))).unwrap();
@@ -662,7 +619,7 @@ mod tests {
     }
 
     #[test]
-    fn counting_sessions_at_hand_gives_the_summary_of_receiving_every_event() {
+    fn counting_sessions_gives_the_summary_of_receiving_every_event() {
         for seed in 1..6u64 {
             let counted = summary_of_script(seed * 0x9e37_79b9, false);
             let received = summary_of_script(seed * 0x9e37_79b9, true);

@@ -186,6 +186,11 @@ impl HttpSession {
         }
     }
 
+    /// The session's id.
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
     /// Requests waiting to be reported.
     #[cfg(test)]
     pub fn pending(&self) -> usize {

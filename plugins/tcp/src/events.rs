@@ -35,6 +35,8 @@ struct IdInner {
     unneeded: [AtomicU64; 2],
     /// The receiver of `tcp_data` keeps no bytes past its call ([`TcpData::lend_only`]).
     lend: AtomicBool,
+    /// What a listener keeps with the session ([`SessionId::hint`]).
+    hint: AtomicU64,
 }
 
 impl SessionId {
@@ -53,6 +55,26 @@ impl SessionId {
     /// The socket-pair key part (without any `#N`).
     pub fn key(&self) -> &str {
         self.as_str().split('#').next().unwrap_or_default()
+    }
+
+    /// Whether `other` is this very id (the same allocation, shared by every event of
+    /// one session), not only an equal one.
+    pub fn same(&self, other: &SessionId) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// A number a listener keeps with the session to find its own state for it again
+    /// without a lookup (where in its table the session is, say); 0 until one is set.
+    /// Every listener that sees the id sees the same number and may set it, and an
+    /// equal id in another allocation has its own, so it is only a hint: check what it
+    /// leads to before using it.
+    pub fn hint(&self) -> u64 {
+        self.0.hint.load(Ordering::Relaxed)
+    }
+
+    /// Sets the number [`hint`](SessionId::hint) returns.
+    pub fn set_hint(&self, value: u64) {
+        self.0.hint.store(value, Ordering::Relaxed);
     }
 
     /// What the receiver of `tcp_data` last said it does not need, per direction.
