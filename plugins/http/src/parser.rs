@@ -346,12 +346,12 @@ impl BodyFields {
         let mut last_coding: Option<&[u8]> = None;
         for field in fields {
             let name = field.name.as_bytes();
-            if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
+            if name_is(name, b"content-length") {
                 // A malformed value settles it: later ones are not read.
                 if let Ok(value) = length {
                     length = read_content_length(value, field.value, &mut conflict);
                 }
-            } else if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
+            } else if name_is(name, b"transfer-encoding") {
                 for item in field.value.split(|b| *b == b',') {
                     let coding = item.trim_ascii();
                     if !coding.is_empty() {
@@ -364,9 +364,45 @@ impl BodyFields {
     }
 }
 
+/// Whether the field name `name` is `lower` (in lower case, 8 to 64 bytes, letters and
+/// `-` only), whatever the case of its letters. Compared eight bytes at a time with the
+/// letter-case bit set on `name`'s: exact for the token characters a name consists of
+/// (httparse read it), since no token character other than a letter's upper case
+/// differs from a letter or `-` in that bit alone.
+#[inline]
+fn name_is(name: &[u8], lower: &[u8]) -> bool {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let len = lower.len();
+    if name.len() != len || len < 8 {
+        return name.len() == len && name.eq_ignore_ascii_case(lower);
+    }
+    let word = |bytes: &[u8], at: usize| {
+        bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map_or(0, u64::from_le_bytes)
+    };
+    // Words at 0, 8, ... and one ending at the last byte (overlapping the one before).
+    let mut at = 0;
+    loop {
+        let from = at.min(len - 8);
+        if word(name, from) | CASE != word(lower, from) {
+            return false;
+        }
+        if from + 8 >= len {
+            return true;
+        }
+        at += 8;
+    }
+}
+
 /// Reads one `Content-Length` field's value (a comma-separated list) after the earlier
 /// ones gave `value`; flags a value that differs from the one before it.
 fn read_content_length(mut value: Option<u64>, field: &[u8], conflict: &mut bool) -> Result<Option<u64>, ()> {
+    if let Some(parsed) = plain_number(field) {
+        // The common case: one value, digits only.
+        if value.is_some_and(|earlier| earlier != parsed) {
+            *conflict = true;
+        }
+        return Ok(Some(parsed));
+    }
     for item in field.split(|b| *b == b',') {
         let text = item.trim_ascii();
         if text.is_empty() {
@@ -385,6 +421,24 @@ fn read_content_length(mut value: Option<u64>, field: &[u8], conflict: &mut bool
         value = Some(parsed);
     }
     Ok(value)
+}
+
+/// `text` as a number if it is 1 to 19 decimal digits and nothing else (so it cannot
+/// overflow).
+#[inline]
+fn plain_number(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 19 {
+        return None;
+    }
+    let mut parsed: u64 = 0;
+    for digit in text {
+        let d = digit.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        parsed = parsed * 10 + u64::from(d);
+    }
+    Some(parsed)
 }
 
 /// Why a head could not be parsed.

@@ -393,6 +393,80 @@ fn conflicting_content_lengths_are_counted() {
 }
 
 #[test]
+fn framing_fields_are_read_whatever_their_case_and_only_by_their_exact_names() {
+    // Names in any case frame the body; near misses do not.
+    for name in ["Content-Length", "content-length", "CONTENT-LENGTH", "cOnTeNt-LeNgTh"] {
+        let mut dir = Direction::new(Role::Request);
+        dir.push(format!("POST / HTTP/1.1\r\n{name}: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n").as_bytes());
+        let requests = dir.requests();
+        assert_eq!(requests.len(), 2, "{name}");
+        assert_eq!(body_text(&requests[0].body), "abc", "{name}");
+    }
+    for name in ["Content-Lengths", "Content-Lengt", "Content_Length", "Content-Lenhth", "XContent-Length"] {
+        let mut dir = Direction::new(Role::Request);
+        dir.push(format!("POST / HTTP/1.1\r\n{name}: 3\r\n\r\nGET / HTTP/1.1\r\n\r\n").as_bytes());
+        let requests = dir.requests();
+        assert_eq!(requests.len(), 2, "{name}");
+        assert_eq!(requests[0].body.len, 0, "{name}");
+    }
+    for name in ["Transfer-Encoding", "TRANSFER-ENCODING", "transfer-encoding"] {
+        let mut dir = Direction::new(Role::Response);
+        dir.push(format!("HTTP/1.1 200 OK\r\n{name}: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n").as_bytes());
+        let responses = dir.responses();
+        assert_eq!(responses.len(), 1, "{name}");
+        assert_eq!(body_text(&responses[0].0.body), "abc", "{name}");
+    }
+    // A response whose coding field is misnamed is read until the connection closes.
+    let mut dir = Direction::new(Role::Response);
+    dir.push(b"HTTP/1.1 200 OK\r\nTransfer-Encodings: chunked\r\n\r\n3\r\nabc\r\n");
+    dir.finish();
+    assert_eq!(body_text(&dir.responses()[0].0.body), "3\r\nabc\r\n");
+}
+
+#[test]
+fn content_length_values_plain_listed_and_malformed() {
+    let cases: &[(&str, Option<&str>, u64)] = &[
+        // (value, body read before the next request, conflicts counted)
+        ("3", Some("abc"), 0),
+        ("0000003", Some("abc"), 0),
+        ("3, 3", Some("abc"), 0),
+        ("5,3", Some("abc"), 1),
+        ("3 ,", None, 0),
+        ("+3", None, 0),
+        ("3a", None, 0),
+        ("", None, 0),
+    ];
+    for (value, body, conflicts) in cases {
+        let mut dir = Direction::new(Role::Request);
+        dir.push(format!("POST / HTTP/1.1\r\nContent-Length: {value}\r\n\r\nabc\r\nGET / HTTP/1.1\r\n\r\n").as_bytes());
+        assert_eq!(dir.stats.conflicting_lengths, *conflicts, "{value}");
+        let requests = dir.requests();
+        match body {
+            Some(body) => {
+                assert_eq!(requests.len(), 2, "{value}");
+                assert_eq!(body_text(&requests[0].body), *body, "{value}");
+            }
+            // Malformed: no body, and the line after the head is skipped to the next
+            // request.
+            None => {
+                assert_eq!(requests.len(), 2, "{value}");
+                assert_eq!(requests[0].body.len, 0, "{value}");
+                assert_eq!(dir.stats.skipped_bytes, 5, "{value}");
+            }
+        }
+    }
+    // Nineteen digits are read as a number (the body then swallows what follows);
+    // twenty-three overflow and are malformed.
+    let mut dir = Direction::new(Role::Request);
+    dir.push(b"POST / HTTP/1.1\r\nContent-Length: 9999999999999999999\r\n\r\nabc\r\nGET / HTTP/1.1\r\n\r\n");
+    assert_eq!(dir.requests().len(), 0);
+    dir.finish();
+    let requests = dir.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].body.len, 23);
+}
+
+#[test]
 fn gzip_body_is_decoded_and_a_bad_one_reported() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(b"hello, compressed world").unwrap();
