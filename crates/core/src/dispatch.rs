@@ -121,8 +121,6 @@ struct TypeEntry {
     bytes_read: bool,
     /// `Vec<Option<E>>`, created on first emit.
     queue: Option<Box<dyn Any + Send>>,
-    /// The queue's length (read without reaching through the `Any`).
-    queued: usize,
     deliver: Option<DeliverFn>,
     clear: Option<ClearFn>,
 }
@@ -137,8 +135,6 @@ struct Handle {
 pub(crate) struct Bus {
     types: Vec<TypeEntry>,
     index: HashMap<TypeId, usize, BuildHasherDefault<TypeIdHasher>>,
-    /// The type emitted last and its index: most emits repeat the type before.
-    last_type: Option<(TypeId, usize)>,
     /// Events emitted by the callback running now, in emission order.
     emitted: Vec<Handle>,
     /// Events waiting for delivery; the top is delivered next.
@@ -157,16 +153,8 @@ pub(crate) struct Bus {
 
 impl Bus {
     fn push<E: Event>(&mut self, event: E) {
-        let type_id = TypeId::of::<E>();
-        let type_index = match self.last_type {
-            Some((last, index)) if last == type_id => index,
-            _ => {
-                let Some(&index) = self.index.get(&type_id) else {
-                    return; // nobody listens: dropped here
-                };
-                self.last_type = Some((type_id, index));
-                index
-            }
+        let Some(&type_index) = self.index.get(&TypeId::of::<E>()) else {
+            return; // nobody listens: dropped here
         };
         if self.runaway {
             return;
@@ -187,24 +175,17 @@ impl Bus {
         }
         let slot = queue.len();
         queue.push(Some(event));
-        entry.queued = queue.len();
         self.emitted.push(Handle { type_index: type_index as u32, slot: slot as u32 });
     }
 }
 
 fn deliver_typed<E: Event>(bus: &mut Bus, listeners: &mut Listeners, type_index: usize, slot: usize) {
-    let entry = &mut bus.types[type_index];
-    let Some(queue) = entry.queue.as_mut().and_then(|q| q.downcast_mut::<Vec<Option<E>>>()) else { return };
-    // The event queued last leaves the queue (its slot is used again by the next one
-    // queued: no handle is left for it), so a frame that queued one event of a type
-    // leaves nothing to clear; one queued before others is taken out of its place.
-    let event = if slot + 1 == queue.len() {
-        let event = queue.pop().flatten();
-        entry.queued = queue.len();
-        event
-    } else {
-        queue.get_mut(slot).and_then(Option::take)
-    };
+    let event = bus.types[type_index]
+        .queue
+        .as_mut()
+        .and_then(|q| q.downcast_mut::<Vec<Option<E>>>())
+        .and_then(|q| q.get_mut(slot))
+        .and_then(Option::take);
     if let Some(event) = event {
         listeners.deliver_event(bus, type_index, &event);
     }
@@ -427,7 +408,6 @@ impl DispatcherBuilder {
         let mut bus = Bus {
             types: Vec::new(),
             index: HashMap::default(),
-            last_type: None,
             emitted: Vec::with_capacity(64),
             stack: Vec::with_capacity(64),
             dirty: Vec::with_capacity(16),
@@ -461,7 +441,6 @@ impl DispatcherBuilder {
                         subscribers: SmallVec::new(),
                         bytes_read: false,
                         queue: None,
-                        queued: 0,
                         deliver: None,
                         clear: None,
                     });
@@ -655,13 +634,9 @@ impl Dispatcher {
         }
         for type_index in bus.dirty.drain(..) {
             let entry = &mut bus.types[type_index];
-            if entry.queued == 0 {
-                continue;
-            }
             if let (Some(clear), Some(queue)) = (entry.clear, entry.queue.as_mut()) {
                 clear(queue.as_mut());
             }
-            entry.queued = 0;
         }
         bus.frame_events = 0;
     }
