@@ -835,7 +835,7 @@ mod tests {
         let mut dispatcher = builder.build();
         let mut expected = Vec::new();
         pre_order(0, 31, &mut expected);
-        // Frames of several sizes, one that overruns the budget among them: whatever a
+        // Frames of several sizes, the whole tree's overrunning the budget: whatever a
         // frame left queued, the next one starts with empty queues.
         for root in [0, 14, 0, 30, 0, 3, 0] {
             seen.lock().unwrap().clear();

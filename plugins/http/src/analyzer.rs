@@ -153,18 +153,18 @@ impl HttpAnalyzer {
 #[derive(Debug)]
 struct Sessions {
     index: HashMap<SessionId, usize, KeyHashing>,
-    slab: Vec<Option<Kept>>,
+    slab: Vec<Option<SlabEntry>>,
     free: Vec<usize>,
 }
 
 /// A session in the slab, with the body it lent out, if any.
 #[derive(Debug)]
-struct Kept {
+struct SlabEntry {
     session: HttpSession,
     skip: Option<Skip>,
 }
 
-impl Kept {
+impl SlabEntry {
     /// The session, with any body it lent out given back.
     fn settled(&mut self) -> &mut HttpSession {
         if let Some(skip) = self.skip.take() {
@@ -187,8 +187,8 @@ impl Sessions {
     fn find(&mut self, id: &SessionId) -> Option<usize> {
         let hinted = usize::try_from(id.hint()).ok().and_then(|hint| hint.checked_sub(1));
         if let Some(slot) = hinted {
-            if let Some(Some(kept)) = self.slab.get(slot) {
-                let held = kept.session.id();
+            if let Some(Some(entry)) = self.slab.get(slot) {
+                let held = entry.session.id();
                 if held.same(id) || held == id {
                     return Some(slot);
                 }
@@ -212,22 +212,22 @@ impl Sessions {
     #[inline]
     fn enter(&mut self, data: &TcpData) -> Option<usize> {
         let Some(slot) = self.find(&data.session) else { return Some(self.insert(&data.session)) };
-        if let Some(Some(kept)) = self.slab.get_mut(slot) {
-            if let Some(skip) = kept.skip.as_mut() {
+        if let Some(Some(entry)) = self.slab.get_mut(slot) {
+            if let Some(skip) = entry.skip.as_mut() {
                 if skip.take(data.from, data.offset, data.data.len(), data.ts) {
                     return None;
                 }
             }
-            kept.settled();
+            entry.settled();
         }
         Some(slot)
     }
 
     /// Keeps the body the session in `slot` lent out beside it.
     fn hold(&mut self, slot: usize, skip: Skip) {
-        if let Some(Some(kept)) = self.slab.get_mut(slot) {
-            kept.settled();
-            kept.skip = Some(skip);
+        if let Some(Some(entry)) = self.slab.get_mut(slot) {
+            entry.settled();
+            entry.skip = Some(skip);
         }
     }
 
@@ -240,13 +240,13 @@ impl Sessions {
         let start = data.offset.saturating_sub(data.skipped);
         let Ok(len) = usize::try_from(data.skipped) else { return false };
         let Some(slot) = self.find(&data.session) else { return false };
-        let Some(Some(kept)) = self.slab.get_mut(slot) else { return false };
-        if let Some(skip) = kept.skip.as_mut() {
+        let Some(Some(entry)) = self.slab.get_mut(slot) else { return false };
+        if let Some(skip) = entry.skip.as_mut() {
             if skip.take(data.from, start, len, data.ts) {
                 return true;
             }
         }
-        let session = kept.settled();
+        let session = entry.settled();
         if session.is_inert() {
             return true;
         }
@@ -261,15 +261,15 @@ impl Sessions {
     /// The slot of a session, which gets back any body it lent out.
     fn slot(&mut self, id: &SessionId) -> Option<usize> {
         let slot = self.find(id)?;
-        if let Some(Some(kept)) = self.slab.get_mut(slot) {
-            kept.settled();
+        if let Some(Some(entry)) = self.slab.get_mut(slot) {
+            entry.settled();
         }
         Some(slot)
     }
 
     fn get_mut(&mut self, id: &SessionId) -> Option<&mut HttpSession> {
         let slot = self.slot(id)?;
-        self.slab.get_mut(slot).and_then(Option::as_mut).map(|kept| &mut kept.session)
+        self.slab.get_mut(slot).and_then(Option::as_mut).map(|entry| &mut entry.session)
     }
 
     #[cfg(test)]
@@ -279,14 +279,14 @@ impl Sessions {
             None => self.insert(id),
         };
         // The slot was just found in the index or filled: it holds a session.
-        self.slab.get_mut(slot).and_then(Option::as_mut).map(|kept| &mut kept.session)
+        self.slab.get_mut(slot).and_then(Option::as_mut).map(|entry| &mut entry.session)
     }
 
     /// Starts a session, in a free slot if there is one; returns its slot.
     #[cold]
     #[inline(never)]
     fn insert(&mut self, id: &SessionId) -> usize {
-        let kept = Some(Kept { session: HttpSession::new(id.clone()), skip: None });
+        let new = Some(SlabEntry { session: HttpSession::new(id.clone()), skip: None });
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -294,8 +294,8 @@ impl Sessions {
                 self.slab.len() - 1
             }
         };
-        if let Some(entry) = self.slab.get_mut(slot) {
-            *entry = kept;
+        if let Some(place) = self.slab.get_mut(slot) {
+            *place = new;
         }
         self.index.insert(id.clone(), slot);
         id.set_hint(slot as u64 + 1);
@@ -307,9 +307,9 @@ impl Sessions {
     fn remove(&mut self, id: &SessionId) -> Option<HttpSession> {
         let slot = self.index.remove(id)?;
         self.free.push(slot);
-        let mut kept = self.slab.get_mut(slot).and_then(Option::take)?;
-        kept.settled();
-        Some(kept.session)
+        let mut entry = self.slab.get_mut(slot).and_then(Option::take)?;
+        entry.settled();
+        Some(entry.session)
     }
 
     fn any_id(&self) -> Option<SessionId> {
@@ -411,7 +411,7 @@ impl Listener for HttpAnalyzer {
             }
             let lends = self.shared.count_only || self.shared.bodies_left_out;
             // The slot was just found or filled: it holds a session.
-            if let Some(Some(Kept { session, .. })) = self.sessions.slab.get_mut(slot) {
+            if let Some(Some(SlabEntry { session, .. })) = self.sessions.slab.get_mut(slot) {
                 session.data(data.from, data.offset, &data.data, data.ts, &mut self.shared, &mut self.emitted);
                 if session.is_inert() {
                     // Sessions that are not (or no longer) HTTP ignore their data.
