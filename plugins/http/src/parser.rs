@@ -364,11 +364,11 @@ impl BodyFields {
     }
 }
 
-/// Whether the field name `name` is `lower` (in lower case, 8 to 64 bytes, letters and
-/// `-` only), whatever the case of its letters. Compared eight bytes at a time with the
+/// Whether the field name `name` is `lower` (lower-case letters and `-` only), whatever
+/// the case of its letters. From eight bytes on, compared eight bytes at a time with the
 /// letter-case bit set on `name`'s: exact for the token characters a name consists of
 /// (httparse read it), since no token character other than a letter's upper case
-/// differs from a letter or `-` in that bit alone.
+/// differs from a lower-case letter or `-` in that bit alone.
 #[inline]
 fn name_is(name: &[u8], lower: &[u8]) -> bool {
     const CASE: u64 = 0x2020_2020_2020_2020;
