@@ -148,8 +148,8 @@ impl HttpAnalyzer {
 ///
 /// A session may have lent out the body one of its directions is reading ([`Skip`],
 /// kept beside it): the stretches that only continue it are consumed right here.
-/// Whatever else reaches the session (through `enter`, `slot` or `remove`) gives the
-/// body back first.
+/// Whatever else reaches the session (through `enter`, `withheld`, `slot` or `remove`)
+/// gives the body back first.
 #[derive(Debug)]
 struct Sessions {
     index: HashMap<SessionId, usize, KeyHashing>,
@@ -184,7 +184,7 @@ impl Sessions {
     /// The slot of the session with this id, if there is one: where its hint leads,
     /// or else where the index says (and the hint is set to it).
     #[inline]
-    fn find(&mut self, id: &SessionId) -> Option<usize> {
+    fn find(&self, id: &SessionId) -> Option<usize> {
         let hinted = usize::try_from(id.hint()).ok().and_then(|hint| hint.checked_sub(1));
         if let Some(slot) = hinted {
             if let Some(Some(entry)) = self.slab.get(slot) {
@@ -200,7 +200,7 @@ impl Sessions {
     /// Finds a session by its id in the index, and sets the id's hint to its slot.
     #[cold]
     #[inline(never)]
-    fn look_up(&mut self, id: &SessionId) -> Option<usize> {
+    fn look_up(&self, id: &SessionId) -> Option<usize> {
         let slot = *self.index.get(id)?;
         id.set_hint(slot as u64 + 1);
         Some(slot)
@@ -508,8 +508,8 @@ mod tests {
         for (k, slot) in slots.iter().enumerate().filter(|(k, _)| *k != 7) {
             assert_eq!(sessions.slot(&ids[k]), *slot);
         }
-        // A hint set by someone else (to another session's slot, or to nothing) only
-        // costs a lookup.
+        // A hint set by someone else (to the first slot, another session's for all but
+        // the first session, or past the slab) only costs a lookup.
         for (k, slot) in slots.iter().enumerate().filter(|(k, _)| *k != 7) {
             ids[k].set_hint(if k % 2 == 0 { 1 } else { u64::MAX });
             assert_eq!(sessions.slot(&ids[k]), *slot);
