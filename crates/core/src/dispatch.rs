@@ -165,10 +165,15 @@ impl Bus {
             return;
         }
         let entry = &mut self.types[type_index];
-        let queue = entry.queue.get_or_insert_with(|| Box::new(Vec::<Option<E>>::new()));
-        entry.deliver = Some(deliver_typed::<E>);
-        entry.clear = Some(clear_typed::<E>);
-        // The queue of this entry was created above with exactly this type.
+        let queue = match &mut entry.queue {
+            Some(queue) => queue,
+            None => {
+                entry.deliver = Some(deliver_typed::<E>);
+                entry.clear = Some(clear_typed::<E>);
+                entry.queue.insert(Box::new(Vec::<Option<E>>::new()))
+            }
+        };
+        // The queue of this entry was created with exactly this type, the first time.
         let queue = queue.downcast_mut::<Vec<Option<E>>>().expect("queue type matches its TypeId");
         if queue.is_empty() {
             self.dirty.push(type_index);
