@@ -206,21 +206,29 @@ impl Sessions {
         Some(slot)
     }
 
-    /// Where `data` goes: nowhere when it only continues a body its session lent out
-    /// (it is consumed here, by its length), else its session's slot (a new session's
-    /// for a new id), the session holding its body again.
+    /// The slot of the session with this id, a new session's for a new id.
     #[inline]
-    fn enter(&mut self, data: &TcpData) -> Option<usize> {
-        let Some(slot) = self.find(&data.session) else { return Some(self.insert(&data.session)) };
+    fn place(&mut self, id: &SessionId) -> usize {
+        match self.find(id) {
+            Some(slot) => slot,
+            None => self.insert(id),
+        }
+    }
+
+    /// Whether `data` goes to the session in `slot`: not when it only continues a body
+    /// the session lent out (it is consumed here, by its length); otherwise the session
+    /// holds its body again.
+    #[inline]
+    fn enter(&mut self, slot: usize, data: &TcpData) -> bool {
         if let Some(Some(entry)) = self.slab.get_mut(slot) {
             if let Some(skip) = entry.skip.as_mut() {
                 if skip.take(data.from, data.offset, data.data.len(), data.ts) {
-                    return None;
+                    return false;
                 }
             }
             entry.settled();
         }
-        Some(slot)
+        true
     }
 
     /// Keeps the body the session in `slot` lent out beside it.
@@ -231,15 +239,15 @@ impl Sessions {
         }
     }
 
-    /// Accounts for the bytes TCP withheld just before `data` (`data.skipped`). TCP
+    /// Accounts for the bytes TCP withheld just before `data` (`data.skipped`), which
+    /// goes to the session in `slot`. TCP
     /// withholds only what it was asked to: the rest of a body lent out (see
     /// [`HttpSession::lend`]), or everything of a session that reads nothing more. False
     /// if they continue no such body (not expected); the session then sees them as a
     /// hole.
-    fn withheld(&mut self, data: &TcpData) -> bool {
+    fn withheld(&mut self, slot: usize, data: &TcpData) -> bool {
         let start = data.offset.saturating_sub(data.skipped);
         let Ok(len) = usize::try_from(data.skipped) else { return false };
-        let Some(slot) = self.find(&data.session) else { return false };
         let Some(Some(entry)) = self.slab.get_mut(slot) else { return false };
         if let Some(skip) = entry.skip.as_mut() {
             if skip.take(data.from, start, len, data.ts) {
@@ -395,15 +403,18 @@ impl Listener for HttpAnalyzer {
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
+            let slot = self.sessions.place(&data.session);
             if data.skipped > 0 {
                 // Bytes withheld as asked; unaccounted ones (never expected) reach the
                 // parser as the hole before this stretch.
-                let accounted = self.sessions.withheld(data);
+                let accounted = self.sessions.withheld(slot, data);
                 if accounted && data.data.is_empty() {
                     return Ok(());
                 }
             }
-            let Some(slot) = self.sessions.enter(data) else { return Ok(()) };
+            if !self.sessions.enter(slot, data) {
+                return Ok(());
+            }
             if self.shared.keeps_no_bytes() {
                 // Parsing reads the bytes in place (a head cut across stretches is
                 // copied into the parser's own buffer), so TCP need not copy them.
