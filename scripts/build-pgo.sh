@@ -20,10 +20,10 @@
 # Each build starts from the same state whatever the target directory holds: the
 # profile is the training runs' alone, and every crate of the optimised build is
 # compiled with it (before, a rebuild in a used directory kept crates compiled with an
-# earlier profile, and ran TCP alone 13% slower than a build in a new directory). Two
-# builds of the same code still differ a little: the training runs' counts vary from
-# run to run (two threads, randomly seeded hash tables), and so do some of LLVM's
-# layout decisions.
+# earlier profile, and its TCP alone took 15% longer than a build's in a new
+# directory). Two builds of the same code still differ a little: the training runs'
+# counts vary from run to run (the two-thread runs' waits, and likely the randomly
+# seeded hash tables), and so do some of LLVM's layout decisions.
 #
 # The result is the same program as the plain release build, laid out and inlined
 # by where the training runs spent their time, so it writes the same output (CI

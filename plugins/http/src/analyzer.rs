@@ -240,11 +240,10 @@ impl Sessions {
     }
 
     /// Accounts for the bytes TCP withheld just before `data` (`data.skipped`), which
-    /// goes to the session in `slot`. TCP
-    /// withholds only what it was asked to: the rest of a body lent out (see
-    /// [`HttpSession::lend`]), or everything of a session that reads nothing more. False
-    /// if they continue no such body (not expected); the session then sees them as a
-    /// hole.
+    /// goes to the session in `slot`. TCP withholds only what it was asked to: the rest
+    /// of a body lent out (see [`HttpSession::lend`]), or everything of a session that
+    /// reads nothing more. False if they continue no such body (not expected); the
+    /// session then sees them as a hole.
     fn withheld(&mut self, slot: usize, data: &TcpData) -> bool {
         let start = data.offset.saturating_sub(data.skipped);
         let Ok(len) = usize::try_from(data.skipped) else { return false };
