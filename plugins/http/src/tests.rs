@@ -455,8 +455,8 @@ fn content_length_values_plain_listed_and_malformed() {
             }
         }
     }
-    // Nineteen digits are read as a number (the body then swallows what follows);
-    // twenty-three overflow and are malformed.
+    // Nineteen digits are read as a number: the body then swallows the 23 bytes that
+    // follow, up to the end of the stream.
     let mut dir = Direction::new(Role::Request);
     dir.push(b"POST / HTTP/1.1\r\nContent-Length: 9999999999999999999\r\n\r\nabc\r\nGET / HTTP/1.1\r\n\r\n");
     assert_eq!(dir.requests().len(), 0);
