@@ -25,13 +25,25 @@
 # counts vary from run to run (the two-thread runs' waits, and likely the randomly
 # seeded hash tables), and so do some of LLVM's layout decisions.
 #
-# The result is the same program as the plain release build, laid out and inlined
-# by where the training runs spent their time, so it writes the same output (CI
-# compares the two builds' event logs on the sample). Which capture it trains on
-# hardly mattered when measured: the sample alone, its copies, or the benchmark
-# capture itself gave instruction counts within 2.1% of each other.
+# The result is the same program as the plain release build, compiled for this
+# machine's processor and laid out and inlined by where the training runs spent
+# their time, so it writes the same output (CI compares the two builds' event logs
+# on the sample). Which capture it trains on hardly mattered when measured: the
+# sample alone, its copies, or the benchmark capture itself gave instruction counts
+# within 2.1% of each other.
+#
+# Both builds target the processor of the machine that runs the script
+# (`-Ctarget-cpu=native`). With SSE4.2 and AVX2 known at compile time, httparse
+# picks its vector code when it is compiled and inlines it where it is used,
+# instead of checking the processor at run time and calling it, and the rest of
+# the code may use those instructions too. The binary may then not start on an
+# older processor; PGO_TARGET_CPU=x86-64 builds one that runs on any x86-64 (any
+# name `rustc --print target-cpus` lists is accepted). BENCHMARKS.md has what it
+# changed.
+#
 # Needs the toolchain's LLVM tools (`rustup component add llvm-tools`). Any
-# RUSTFLAGS already set are kept.
+# RUSTFLAGS already set are kept, after the target processor (so a -Ctarget-cpu
+# among them wins).
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +66,7 @@ TARGET=${CARGO_TARGET_DIR:-target}
 OUT=$TARGET/pgo
 RAW=$(mkdir -p "$OUT" && cd "$OUT" && pwd)/raw
 rm -rf "$RAW" "$OUT/merged.profdata"
-FLAGS=${RUSTFLAGS:-}
+FLAGS="-Ctarget-cpu=${PGO_TARGET_CPU:-native} ${RUSTFLAGS:-}"
 
 say "1/3 instrumented build"
 RUSTFLAGS="$FLAGS -Cprofile-generate=$RAW" CARGO_TARGET_DIR=$OUT/generate \
