@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
 
 use netanalysis_core::{
-    AnyEvent, Config, ConfigError, Context, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
+    AnyEvent, Config, ConfigError, Context, Endpoint, Flow, Listener, ListenerResult, OptionKind, OptionSpec, Plugin,
     Subscriptions, Summary,
 };
-use netanalysis_tcp::{SessionId, TcpData, TcpSessionEnd, TcpStreamEnd};
+use netanalysis_tcp::{Direction, SessionId, TcpData, TcpSessionEnd, TcpStreamEnd};
 
 use crate::events::{HttpRequest, HttpResponse, HttpTransaction};
 use crate::parser::Limits;
@@ -105,12 +105,24 @@ impl HttpAnalyzer {
     #[inline(never)]
     fn on_end(&mut self, event: &dyn AnyEvent) {
         if let Some(end) = event.downcast_ref::<TcpStreamEnd>() {
+            self.settle_released(&end.session);
             if let Some(session) = self.sessions.get_mut(&end.session) {
                 session.stream_end(end.from, &mut self.shared, &mut self.emitted);
             }
         } else if let Some(end) = event.downcast_ref::<TcpSessionEnd>() {
+            self.settle_released(&end.session);
             if let Some(mut session) = self.sessions.remove(&end.session) {
                 session.session_end(&mut self.shared, &mut self.emitted);
+            }
+        }
+    }
+
+    /// Finishes the bodies of session `id` that TCP released unreported.
+    fn settle_released(&mut self, id: &SessionId) {
+        let released = id.take_released();
+        if released != [false, false] {
+            if let Some(slot) = self.sessions.find(id) {
+                self.sessions.released(slot, released, &mut self.shared, &mut self.emitted);
             }
         }
     }
@@ -162,6 +174,9 @@ struct Sessions {
 struct SlabEntry {
     session: HttpSession,
     skip: Option<Skip>,
+    /// Per TCP direction (client to server first), who sends it, once TCP was asked
+    /// to release a body of it unreported (`TcpData::skip_through`).
+    senders: [Option<Endpoint>; 2],
 }
 
 impl SlabEntry {
@@ -231,6 +246,15 @@ impl Sessions {
         true
     }
 
+    /// Notes that `from` sends `direction` of the session in `slot`.
+    fn sent_by(&mut self, slot: usize, direction: Direction, from: Endpoint) {
+        if let Some(Some(entry)) = self.slab.get_mut(slot) {
+            if let Some(sender) = entry.senders.get_mut(direction.index()) {
+                *sender = Some(from);
+            }
+        }
+    }
+
     /// Keeps the body the session in `slot` lent out beside it.
     fn hold(&mut self, slot: usize, skip: Skip) {
         if let Some(Some(entry)) = self.slab.get_mut(slot) {
@@ -244,7 +268,7 @@ impl Sessions {
     /// of a body lent out (see [`HttpSession::lend`]), or everything of a session that
     /// reads nothing more. False if they continue no such body (not expected); the
     /// session then sees them as a hole.
-    fn withheld(&mut self, slot: usize, data: &TcpData) -> bool {
+    fn withheld(&mut self, slot: usize, data: &TcpData, shared: &mut Shared, emitted: &mut Vec<Emitted>) -> bool {
         let start = data.offset.saturating_sub(data.skipped);
         let Ok(len) = usize::try_from(data.skipped) else { return false };
         let Some(Some(entry)) = self.slab.get_mut(slot) else { return false };
@@ -262,7 +286,28 @@ impl Sessions {
         let Some(mut skip) = session.lend(data.from) else { return false };
         let taken = skip.take(data.from, start, len, data.ts);
         session.settle(&skip);
+        if !taken && skip.ends_with(data.from, start, data.skipped) {
+            // The rest of a body TCP was asked to release unreported, reported after all
+            // (an event of the session came first in the frame).
+            session.finish_lent(data.from, Some(data.ts), shared, emitted);
+            return true;
+        }
         taken
+    }
+
+    /// Finishes the bodies TCP released unreported in the `released` directions (see
+    /// `SessionId::take_released`) for the session in `slot`.
+    #[cold]
+    #[inline(never)]
+    fn released(&mut self, slot: usize, released: [bool; 2], shared: &mut Shared, emitted: &mut Vec<Emitted>) {
+        let Some(Some(entry)) = self.slab.get_mut(slot) else { return };
+        let senders = entry.senders;
+        let session = entry.settled();
+        for (sender, released) in senders.into_iter().zip(released) {
+            if let (Some(from), true) = (sender, released) {
+                session.finish_lent(from, None, shared, emitted);
+            }
+        }
     }
 
     /// The slot of a session, which gets back any body it lent out.
@@ -293,7 +338,7 @@ impl Sessions {
     #[cold]
     #[inline(never)]
     fn insert(&mut self, id: &SessionId) -> usize {
-        let new = Some(SlabEntry { session: HttpSession::new(id.clone()), skip: None });
+        let new = Some(SlabEntry { session: HttpSession::new(id.clone()), skip: None, senders: [None, None] });
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -403,10 +448,15 @@ impl Listener for HttpAnalyzer {
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
             let slot = self.sessions.place(&data.session);
+            let released = data.session.take_released();
+            if released != [false, false] {
+                // Bodies that ended before this stretch, released unreported.
+                self.sessions.released(slot, released, &mut self.shared, &mut self.emitted);
+            }
             if data.skipped > 0 {
                 // Bytes withheld as asked; unaccounted ones (never expected) reach the
                 // parser as the hole before this stretch.
-                let accounted = self.sessions.withheld(slot, data);
+                let accounted = self.sessions.withheld(slot, data, &mut self.shared, &mut self.emitted);
                 if accounted && data.data.is_empty() {
                     return Ok(());
                 }
@@ -429,8 +479,16 @@ impl Listener for HttpAnalyzer {
                 } else if lends {
                     if let Some(skip) = session.lend(data.from) {
                         // A body whose bytes are only counted: TCP withholds them, and
-                        // the stretches that continue it are consumed beside it.
-                        data.skip_until(skip.end());
+                        // the stretches that continue it are consumed beside it. When
+                        // nobody receives the messages, when it ends is not seen
+                        // either: TCP withholds its last stretch too, and says it came
+                        // (before the session's next event).
+                        if self.shared.count_only {
+                            data.skip_through(skip.end());
+                            self.sessions.sent_by(slot, data.direction, data.from);
+                        } else {
+                            data.skip_until(skip.end());
+                        }
                         self.sessions.hold(slot, skip);
                     }
                 }
@@ -445,6 +503,7 @@ impl Listener for HttpAnalyzer {
         // The TCP listener flushes its open sessions first; anything left here had no
         // session end (a TCP listener that never closed it): one session per step.
         let Some(id) = self.sessions.any_id() else { return Ok(Flow::Done) };
+        self.settle_released(&id);
         if let Some(mut session) = self.sessions.remove(&id) {
             session.session_end(&mut self.shared, &mut self.emitted);
         }

@@ -769,6 +769,12 @@ impl Lent {
         }
     }
 
+    /// Whether the `len` bytes at `offset` are exactly what is left of the body (or,
+    /// chunked, of the chunk).
+    pub(crate) fn ends_with(&self, offset: u64, len: u64) -> bool {
+        offset == self.next && matches!(self.left, Left::Length(n) | Left::ChunkData(n) if n == len)
+    }
+
     /// Takes the `len` bytes at `offset`, seen at `ts`, if they continue the body
     /// without ending it (exactly the stretches `MessageParser::push` reads by their
     /// lengths alone); false leaves them to the parser.
@@ -941,6 +947,31 @@ impl MessageParser {
         if let Some(current) = self.current.as_mut() {
             current.t_end = current.t_end.max(lent.t_end);
             current.body_len = current.body_len.saturating_add(lent.bytes);
+        }
+    }
+
+    /// The rest of the body being read (or, chunked, of the chunk) arrived, known by its
+    /// length only (TCP released it without delivering it: `TcpData::skip_through`),
+    /// at `ts` if known: what [`push`](MessageParser::push) would make of those bytes.
+    /// Only for a parser that keeps no body bytes, in such a body; otherwise nothing.
+    pub(crate) fn finish_lent(&mut self, ts: Option<Timestamp>, stats: &mut ParserStats, out: &mut Vec<ParserOutput>) {
+        let left = match self.state {
+            State::Length(n) | State::Chunked(Chunk::Data(n)) if !self.keeps_body() => n,
+            _ => return,
+        };
+        let Some(next) = self.next_offset else { return };
+        if let Some(ts) = ts {
+            self.ts = ts;
+        }
+        let end = next.saturating_add(left);
+        self.next_offset = Some(end);
+        if let Some(current) = self.current.as_mut() {
+            current.t_end = current.t_end.max(self.ts);
+            current.body_len = current.body_len.saturating_add(left);
+        }
+        match self.state {
+            State::Length(_) => self.complete(end, true, stats, out),
+            _ => self.state = State::Chunked(Chunk::DataEnd { seen_cr: false }),
         }
     }
 

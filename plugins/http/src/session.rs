@@ -135,6 +135,11 @@ impl Skip {
     pub fn end(&self) -> u64 {
         self.lent.end()
     }
+
+    /// Whether the `len` bytes from `from` at `offset` are exactly what is left of it.
+    pub fn ends_with(&self, from: Endpoint, offset: u64, len: u64) -> bool {
+        from == self.from && self.lent.ends_with(offset, len)
+    }
 }
 
 #[derive(Debug)]
@@ -241,6 +246,33 @@ impl HttpSession {
         if let Some(parser) = self.parsers.as_mut().and_then(|p| p.get_mut(skip.side)) {
             parser.settle(&skip.lent);
         }
+    }
+
+    /// The rest of the body `from` is sending arrived, known by its length only (see
+    /// [`MessageParser::finish_lent`]), at `ts` if known. Any body lent out must have
+    /// been given back first.
+    pub fn finish_lent(
+        &mut self,
+        from: Endpoint,
+        ts: Option<Timestamp>,
+        shared: &mut Shared,
+        emitted: &mut Vec<Emitted>,
+    ) {
+        if self.phase != Phase::Http {
+            return;
+        }
+        let side = if self.client == Some(from) {
+            0
+        } else if self.server == Some(from) {
+            1
+        } else {
+            return;
+        };
+        let Some(parser) = self.parsers.as_mut().and_then(|p| p.get_mut(side)) else { return };
+        parser.finish_lent(ts, &mut shared.stats, &mut shared.outputs);
+        let mut outputs = std::mem::take(&mut shared.outputs);
+        self.handle(side, &mut outputs, shared, emitted);
+        shared.outputs = outputs;
     }
 
     /// A stretch of in-order bytes from `from`.

@@ -33,6 +33,12 @@ struct IdInner {
     /// Per direction (from the client first): the stream offset before which the
     /// receiver of `tcp_data` needs no bytes ([`TcpData::skip_until`]).
     unneeded: [AtomicU64; 2],
+    /// Per direction: the receiver asked for the stretch that ends right at its
+    /// `unneeded` offset to be withheld too ([`TcpData::skip_through`]).
+    through: [AtomicBool; 2],
+    /// Per direction: the listener released the bytes up to the `unneeded` offset
+    /// without delivering them ([`SessionId::take_released`]).
+    released: [AtomicBool; 2],
     /// The receiver of `tcp_data` keeps no bytes past its call ([`TcpData::lend_only`]).
     lend: AtomicBool,
     /// What a listener keeps with the session ([`SessionId::hint`]).
@@ -83,19 +89,48 @@ impl SessionId {
         [c.load(Ordering::Relaxed), s.load(Ordering::Relaxed)]
     }
 
+    /// Per direction, whether the receiver of `tcp_data` asked for the stretch that
+    /// ends at its offset to be withheld too ([`TcpData::skip_through`]).
+    pub(crate) fn through(&self) -> [bool; 2] {
+        let [c, s] = &self.0.through;
+        [c.load(Ordering::Relaxed), s.load(Ordering::Relaxed)]
+    }
+
+    /// The directions (client to server first) whose bytes up to the offset given to
+    /// [`TcpData::skip_through`] the listener released without delivering them since
+    /// the last call. The receiver that asked must call this before it handles any
+    /// event of the session: the listener marks a release before it emits anything
+    /// that follows the released bytes, so they come right before that event. Cheap
+    /// when there is none (two loads).
+    pub fn take_released(&self) -> [bool; 2] {
+        let [c, s] = &self.0.released;
+        let released = [c.load(Ordering::Relaxed), s.load(Ordering::Relaxed)];
+        if released != [false, false] {
+            c.store(false, Ordering::Relaxed);
+            s.store(false, Ordering::Relaxed);
+        }
+        released
+    }
+
+    /// Marks `direction`'s bytes up to its offset as released without being delivered.
+    pub(crate) fn mark_released(&self, direction: Direction) {
+        if let Some(flag) = self.0.released.get(direction.index()) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Whether the receiver of `tcp_data` said it keeps no bytes past its call.
     pub(crate) fn lent(&self) -> bool {
         self.0.lend.load(Ordering::Relaxed)
     }
 
-    /// Records what the receiver of `tcp_data` does not need from `direction`.
-    pub(crate) fn set_unneeded(&self, direction: Direction, offset: u64) {
-        let index = match direction {
-            Direction::ClientToServer => 0,
-            Direction::ServerToClient => 1,
-        };
-        if let Some(cell) = self.0.unneeded.get(index) {
+    /// Records what the receiver of `tcp_data` does not need from `direction`, and
+    /// whether the stretch that ends at `offset` is withheld too.
+    pub(crate) fn set_unneeded(&self, direction: Direction, offset: u64, through: bool) {
+        let index = direction.index();
+        if let (Some(cell), Some(flag)) = (self.0.unneeded.get(index), self.0.through.get(index)) {
             cell.store(offset, Ordering::Relaxed);
+            flag.store(through, Ordering::Relaxed);
         }
     }
 }
@@ -464,7 +499,25 @@ impl TcpData {
     /// Honoured only while the caller is the one subscriber of `tcp_data`: with
     /// several, every subscriber receives every byte and `skipped` stays 0.
     pub fn skip_until(&self, until: u64) {
-        self.session.set_unneeded(self.direction, until);
+        self.session.set_unneeded(self.direction, until, false);
+    }
+
+    /// As [`skip_until`](TcpData::skip_until), for a receiver that needs none of the
+    /// bytes before `until`, only to know when all of them have arrived: the stretch
+    /// that ends right at `until` is withheld too. When it is released, the listener
+    /// does not deliver it: it marks the direction's bytes up to `until` released
+    /// ([`SessionId::take_released`]), where the receiver finds the mark before the
+    /// session's next event; nothing is delivered for those bytes, not even their
+    /// count. (When an event of the session is already on its way in the same frame,
+    /// the mark would come before it: the count is then delivered after it as usual,
+    /// in a stretch with no bytes.) A stretch that runs past `until` is delivered
+    /// whole. Like [`skip_until`](TcpData::skip_until)'s, the request ends at a hole or
+    /// an uncaptured stretch, and a later call of either replaces it.
+    ///
+    /// What the receiver does not learn is when those bytes arrived: a receiver that
+    /// reports times asks with [`skip_until`](TcpData::skip_until).
+    pub fn skip_through(&self, until: u64) {
+        self.session.set_unneeded(self.direction, until, true);
     }
 
     /// Tells the TCP listener that the receiver keeps none of this session's bytes

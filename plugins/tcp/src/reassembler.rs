@@ -11,6 +11,8 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use bytes::Bytes;
+
 use netanalysis_core::{
     Config, ConfigError, Context, Endpoint, Flow, Listener, ListenerError, ListenerResult, OptionKind, OptionSpec,
     Packet, SocketPair, Subscriptions, Summary, Timestamp,
@@ -660,16 +662,47 @@ impl TcpReassembler {
     }
 
     /// Emits the events of `actions`, in order; writes trace lines and dump files.
-    fn emit_actions(&mut self, ctx: &mut Context<'_>, info: &SessionInfo, actions: &mut Vec<Action>) -> ListenerResult {
+    /// `emitted`: an event of the session was emitted already in this frame.
+    fn emit_actions(
+        &mut self,
+        ctx: &mut Context<'_>,
+        info: &SessionInfo,
+        actions: &mut Vec<Action>,
+        mut emitted: bool,
+    ) -> ListenerResult {
         let mut first_error = None;
         for action in actions.drain(..) {
             let result = match action {
                 Action::Started { mid_stream, packet, ts } => {
                     self.totals.sessions += 1;
+                    emitted = true;
                     Self::emit_start(ctx, info, mid_stream, packet, ts)
+                }
+                Action::Released { direction, end, len, packet, ts } => {
+                    if emitted {
+                        // The receiver would find the mark before an event that came
+                        // first: the bytes are reported after it, the usual way.
+                        let (from, to) = info.endpoints(direction);
+                        ctx.emit(TcpData {
+                            session: info.id.clone(),
+                            direction,
+                            from,
+                            to,
+                            offset: end,
+                            data: Bytes::new(),
+                            skipped: len,
+                            packet,
+                            ts,
+                        });
+                        emitted = true;
+                    } else {
+                        info.id.mark_released(direction);
+                    }
+                    Ok(())
                 }
                 Action::Data { direction, offset, data, skipped, packet, ts } => {
                     if self.wanted.data {
+                        emitted = true;
                         let (from, to) = info.endpoints(direction);
                         ctx.emit(TcpData {
                             session: info.id.clone(),
@@ -692,6 +725,7 @@ impl TcpReassembler {
                 Action::Monologue(boxed) => {
                     self.totals.monologues += 1;
                     if self.wanted.monologue || self.options.dump.is_some() || info.verbosity & TRACE_MONOLOGUES != 0 {
+                        emitted |= self.wanted.monologue;
                         self.emit_monologue(ctx, info, boxed)
                     } else {
                         // Counted; nobody receives, dumps or traces it.
@@ -699,11 +733,15 @@ impl TcpReassembler {
                     }
                 }
                 Action::StreamEnd { direction, reason, end_offset, ts } => {
+                    emitted = true;
                     let (from, to) = info.endpoints(direction);
                     ctx.emit(TcpStreamEnd { session: info.id.clone(), from, to, reason, end_offset, ts });
                     Ok(())
                 }
-                Action::Ended { reason, packet, ts } => Self::emit_end(ctx, info, reason, packet, ts),
+                Action::Ended { reason, packet, ts } => {
+                    emitted = true;
+                    Self::emit_end(ctx, info, reason, packet, ts)
+                }
             };
             if let Err(err) = result {
                 first_error.get_or_insert(err);
@@ -871,7 +909,7 @@ impl TcpReassembler {
             None => None,
         };
         let result = match info {
-            Some(info) => self.emit_actions(ctx, &info, &mut actions),
+            Some(info) => self.emit_actions(ctx, &info, &mut actions, false),
             None => Ok(()),
         };
         crate::put_back(&mut self.side_actions, actions);
@@ -1060,8 +1098,11 @@ impl TcpReassembler {
                 if wanted.data_alone && std::mem::take(reread) {
                     // What the one receiver of the data asked to have withheld.
                     let [client, server] = id.unneeded();
+                    let [client_through, server_through] = id.through();
                     session.set_unneeded_before(Direction::ClientToServer, client);
                     session.set_unneeded_before(Direction::ServerToClient, server);
+                    session.set_withhold_through(Direction::ClientToServer, client_through);
+                    session.set_withhold_through(Direction::ServerToClient, server_through);
                     session.set_lend_data(id.lent());
                 }
                 session.push(segment, &mut outcome);
@@ -1070,7 +1111,7 @@ impl TcpReassembler {
                     // has seen what follows.
                     for direction in [Direction::ClientToServer, Direction::ServerToClient] {
                         if session.unneeded_before(direction) == 0 {
-                            id.set_unneeded(direction, 0);
+                            id.set_unneeded(direction, 0, false);
                         }
                     }
                 }
@@ -1114,7 +1155,8 @@ impl TcpReassembler {
             }
         }
         if let Some(side_info) = side_info {
-            if let Err(err) = self.emit_actions(ctx, &side_info, &mut side) {
+            // The old session's: the packet's event is the new one's.
+            if let Err(err) = self.emit_actions(ctx, &side_info, &mut side, false) {
                 first_error.get_or_insert(err);
             }
         }
@@ -1124,7 +1166,8 @@ impl TcpReassembler {
         }
         crate::put_back(&mut self.side_actions, side);
         if let Some(info) = info {
-            if let Err(err) = self.emit_actions(ctx, &info, &mut outcome.actions) {
+            // After the packet's event, if it was emitted.
+            if let Err(err) = self.emit_actions(ctx, &info, &mut outcome.actions, self.wanted.packet) {
                 first_error.get_or_insert(err);
             }
         }

@@ -92,7 +92,8 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn index(self) -> usize {
+    /// 0 from the client, 1 from the server.
+    pub fn index(self) -> usize {
         match self {
             Direction::ClientToServer => 0,
             Direction::ServerToClient => 1,
@@ -272,6 +273,24 @@ pub enum Action {
         /// Its time.
         ts: Timestamp,
     },
+    /// In-order bytes were released without being reported: withheld up to the offset
+    /// the receiver gave, the stretch that ends there included
+    /// ([`TcpSession::set_withhold_through`]). The receiver learns that they arrived
+    /// in another way (`tcp_data` receivers: [`SessionId::take_released`]).
+    ///
+    /// [`SessionId::take_released`]: crate::SessionId::take_released
+    Released {
+        /// Whose bytes.
+        direction: Direction,
+        /// Stream offset just past them: the receiver's offset.
+        end: u64,
+        /// How many (withheld since the last data action).
+        len: u64,
+        /// The packet that released the last of them.
+        packet: u64,
+        /// Its time.
+        ts: Timestamp,
+    },
     /// A monologue ended (`tcp_monologue`). Boxed, so that the much more frequent
     /// data actions stay small to move.
     Monologue(Box<Monologue>),
@@ -342,8 +361,18 @@ struct Half {
     continued_next: bool,
     /// Released stretches that end before this offset are withheld, not reported.
     unneeded_before: u64,
+    /// The stretch that ends right at `unneeded_before` is withheld too, and reported
+    /// as [`Action::Released`] with what was withheld before it.
+    through: bool,
     /// Bytes withheld since the last data action.
     withheld: Option<Withheld>,
+}
+
+/// Whether a released stretch that ends at `end` is withheld rather than reported,
+/// given the receiver's offset and whether the stretch that ends there is withheld too.
+#[inline]
+fn withholds(end: u64, unneeded_before: u64, through: bool) -> bool {
+    end < unneeded_before || (through && end == unneeded_before)
 }
 
 /// In-order bytes released but not reported yet (see [`Action::Data`]'s `skipped`).
@@ -358,6 +387,30 @@ struct Withheld {
 }
 
 impl Withheld {
+    /// After withheld bytes that end at `end`: when they reach the receiver's offset and
+    /// the stretch that ends there is withheld too, all of those in `slot` are
+    /// reported as released.
+    #[inline]
+    fn release_through(
+        slot: &mut Option<Withheld>,
+        end: u64,
+        (unneeded_before, through): (u64, bool),
+        direction: Direction,
+        actions: &mut Vec<Action>,
+    ) {
+        if through && end == unneeded_before {
+            if let Some(withheld) = slot.take() {
+                actions.push(Action::Released {
+                    direction,
+                    end: withheld.end,
+                    len: withheld.len,
+                    packet: withheld.packet,
+                    ts: withheld.ts,
+                });
+            }
+        }
+    }
+
     /// Adds a released stretch of `len` bytes ending at `end` to `slot`.
     fn add(slot: &mut Option<Withheld>, end: u64, len: u64, packet: u64, ts: Timestamp) {
         let withheld = slot.get_or_insert(Withheld { len: 0, end, packet, ts });
@@ -502,6 +555,15 @@ impl TcpSession {
     /// ([`TcpSession::report_data`]).
     pub fn set_unneeded_before(&mut self, direction: Direction, offset: u64) {
         self.halves[direction.index()].unneeded_before = offset;
+    }
+
+    /// Whether the stretch of `direction` that ends right at the offset of
+    /// [`TcpSession::set_unneeded_before`] is withheld too (off by default). Once the
+    /// withheld bytes reach that offset they are reported as one [`Action::Released`]
+    /// instead of a data action. Reset with the offset by a hole or an uncaptured
+    /// stretch.
+    pub fn set_withhold_through(&mut self, direction: Direction, through: bool) {
+        self.halves[direction.index()].through = through;
     }
 
     /// Whether the receiver of data actions lets their bytes be lent: it keeps neither
@@ -667,7 +729,8 @@ impl TcpSession {
                 half.assembler.set_unneeded_before(if self.keep_monologue_data {
                     0
                 } else if self.data_actions {
-                    half.unneeded_before
+                    // Past the stretch that ends at the offset when that one is withheld too.
+                    half.unneeded_before.saturating_add(u64::from(half.through))
                 } else {
                     u64::MAX
                 });
@@ -954,6 +1017,7 @@ impl TcpSession {
                     Withheld::report(&mut half.withheld, direction, actions);
                     if half.unneeded_before != 0 {
                         half.unneeded_before = 0;
+                        half.through = false;
                         self.lapsed = true;
                     }
                     *offset
@@ -971,9 +1035,11 @@ impl TcpSession {
                         monologue.data.count_left_out(len);
                     }
                     let end = offset.saturating_add(len);
-                    let deliver = report && end >= half.unneeded_before;
+                    let offered = (half.unneeded_before, half.through);
+                    let deliver = report && !withholds(end, offered.0, offered.1);
                     if report && !deliver {
                         Withheld::add(&mut half.withheld, end, len, packet, ts);
+                        Withheld::release_through(&mut half.withheld, end, offered, direction, actions);
                     }
                     match (keep, deliver) {
                         (true, true) => {
@@ -995,7 +1061,10 @@ impl TcpSession {
                     monologue.count_packet(packet, ts, &mut half.monologue_last_packet);
                     monologue.data.count_left_out(len);
                     if report {
-                        Withheld::add(&mut half.withheld, offset.saturating_add(len), len, packet, ts);
+                        let end = offset.saturating_add(len);
+                        Withheld::add(&mut half.withheld, end, len, packet, ts);
+                        let offered = (half.unneeded_before, half.through);
+                        Withheld::release_through(&mut half.withheld, end, offered, direction, actions);
                     }
                 }
                 hole => monologue.note_hole(hole, keep, &mut half.monologue_last_packet),

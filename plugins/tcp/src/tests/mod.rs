@@ -49,6 +49,9 @@ struct Harness {
     /// `TcpSession::set_unneeded_before`), applied before each segment and read back
     /// after it.
     unneeded: [u64; 2],
+    /// Whether the stretch that ends at the offset in `unneeded` is withheld too (see
+    /// `TcpSession::set_withhold_through`), applied and read back likewise.
+    through: [bool; 2],
     /// Whether the receiver lets data be lent (see `TcpSession::set_lend_data`): each
     /// payload then lies in a shared buffer of its own, after a fake header.
     lend: bool,
@@ -71,6 +74,7 @@ impl Harness {
             keep_data: true,
             report_data: true,
             unneeded: [0, 0],
+            through: [false, false],
             lend: false,
             lent: 0,
         }
@@ -123,6 +127,8 @@ impl Harness {
         });
         session.set_unneeded_before(Direction::ClientToServer, self.unneeded[0]);
         session.set_unneeded_before(Direction::ServerToClient, self.unneeded[1]);
+        session.set_withhold_through(Direction::ClientToServer, self.through[0]);
+        session.set_withhold_through(Direction::ServerToClient, self.through[1]);
         session.set_lend_data(self.lend);
         session.push(&segment, &mut self.outcome);
         if let Some(framed) = &framed {
@@ -139,6 +145,9 @@ impl Harness {
         // As the listener does: a hole lapses the receiver's word.
         self.unneeded =
             [session.unneeded_before(Direction::ClientToServer), session.unneeded_before(Direction::ServerToClient)];
+        for (through, unneeded) in self.through.iter_mut().zip(self.unneeded) {
+            *through &= unneeded != 0;
+        }
         self.log.append(&mut self.outcome.actions);
         (self.outcome.class.unwrap_or(PacketClass::NonData), self.outcome.state.unwrap_or(SessionState::Closed))
     }
@@ -166,13 +175,14 @@ impl Harness {
         self.log.append(&mut actions);
     }
 
-    /// One word per action: start, data, mono, stream_end, end.
+    /// One word per action: start, data, released, mono, stream_end, end.
     fn names(&self) -> Vec<&'static str> {
         self.log
             .iter()
             .map(|a| match a {
                 Action::Started { .. } => "start",
                 Action::Data { .. } => "data",
+                Action::Released { .. } => "released",
                 Action::Monologue(_) | Action::MonologueCounted => "mono",
                 Action::StreamEnd { .. } => "stream_end",
                 Action::Ended { .. } => "end",

@@ -234,8 +234,8 @@ proptest! {
     }
 }
 
-/// The offsets a direction's data actions account for, each with its byte (`None`:
-/// withheld), in action order; and, per monologue action in order, how many bytes its
+/// The offsets a direction's data and release actions account for, each with its byte
+/// (`None`: withheld, or released without being reported), in action order; and, per monologue action in order, how many bytes its
 /// direction had accounted for when it came.
 fn accounted(log: &[Action], direction: Direction) -> (Vec<(u64, Option<u8>)>, Vec<usize>) {
     let mut offsets = Vec::new();
@@ -245,6 +245,9 @@ fn accounted(log: &[Action], direction: Direction) -> (Vec<(u64, Option<u8>)>, V
             Action::Data { direction: d, offset, data, skipped, .. } if *d == direction => {
                 offsets.extend((offset - skipped..*offset).map(|o| (o, None)));
                 offsets.extend(data.iter().enumerate().map(|(k, b)| (offset + k as u64, Some(*b))));
+            }
+            Action::Released { direction: d, end, len, .. } if *d == direction => {
+                offsets.extend((end - len..*end).map(|o| (o, None)));
             }
             Action::Monologue(m) if m.direction == direction => at_monologues.push(offsets.len()),
             _ => {}
@@ -257,7 +260,7 @@ proptest! {
     #[test]
     fn withheld_bytes_are_accounted_for_once_in_order_and_before_their_monologue(
         segments in vec(wild_segment(), 0..60),
-        unneeded in vec((0u64..5000, any::<bool>(), any::<bool>()), 1..8),
+        unneeded in vec((0u64..5000, any::<bool>(), any::<bool>(), any::<bool>()), 1..8),
         keep_data in any::<bool>(),
         handshake in any::<bool>(),
     ) {
@@ -269,9 +272,10 @@ proptest! {
             }
             for (k, (from_client, near, anywhere, ack, flags, payload, uncaptured)) in segments.iter().enumerate() {
                 if withhold {
-                    let (offset, all, both) = unneeded[k % unneeded.len()];
+                    let (offset, all, both, through) = unneeded[k % unneeded.len()];
                     let value = if all { u64::MAX } else { offset };
                     h.unneeded = if both { [value, value] } else { [value, 0] };
+                    h.through = [through, through && both];
                 }
                 let base = if *from_client { CLIENT_ISN } else { SERVER_ISN };
                 let seq = if *anywhere { near.wrapping_mul(2_654_435_761) } else { base.wrapping_add(*near) };
@@ -287,7 +291,7 @@ proptest! {
         let others = |h: &Harness| -> Vec<String> {
             h.log
                 .iter()
-                .filter(|a| !matches!(a, Action::Data { .. }))
+                .filter(|a| !matches!(a, Action::Data { .. } | Action::Released { .. }))
                 .map(|a| match a {
                     Action::Monologue(m) => format!("mono {:?} {} {} {:?}", m.direction, m.index, m.offset, m.gaps),
                     other => format!("{other:?}"),

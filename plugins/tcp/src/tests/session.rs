@@ -529,6 +529,57 @@ fn established_unneeded_bytes_are_withheld_and_counted_into_the_next_stretch() {
 }
 
 #[test]
+fn established_bytes_withheld_through_the_offset_are_released_unreported() {
+    let mut h = Harness::new();
+    h.keep_data = false;
+    let (c, s) = h.handshake();
+    h.unneeded = [250, 0];
+    h.through = [true, false];
+    let chunk = [b'x'; 50];
+    for k in 0..5u32 {
+        h.push(true, c.wrapping_add(50 * k), Some(s), PSH, &chunk);
+    }
+    // [0, 250) ends right at the offset: released as a whole, no data action.
+    assert_eq!(data_actions(&h.log), vec![]);
+    assert_eq!(
+        h.log.last(),
+        Some(&Action::Released {
+            direction: Direction::ClientToServer,
+            end: 250,
+            len: 250,
+            packet: 8,
+            ts: Timestamp::from_micros(1_700_000_000, 8)
+        })
+    );
+    // What follows is delivered, with nothing skipped; asked again, a stretch that
+    // runs past the offset is delivered whole, with the bytes withheld before it.
+    h.push(true, c.wrapping_add(250), Some(s), PSH, &chunk);
+    h.unneeded = [380, 0];
+    h.push(true, c.wrapping_add(300), Some(s), PSH, &chunk);
+    h.push(true, c.wrapping_add(350), Some(s), PSH, &chunk);
+    h.unneeded = [450, 0];
+    h.push(true, c.wrapping_add(400), Some(s), PSH, &chunk[..30]);
+    h.push(true, c.wrapping_add(430), Some(s), PSH, &chunk);
+    // Withheld bytes short of the offset are reported when the monologue ends.
+    h.unneeded = [u64::MAX, 0];
+    h.push(true, c.wrapping_add(480), Some(s), PSH, &chunk);
+    h.push(false, s, Some(c.wrapping_add(530)), PSH, b"ok");
+    let client = Direction::ClientToServer;
+    assert_eq!(
+        data_actions(&h.log),
+        vec![
+            (client, 250, 50, 0),
+            (client, 350, 50, 50),
+            (client, 430, 50, 30),
+            (client, 530, 0, 50),
+            (Direction::ServerToClient, 0, 2, 0)
+        ]
+    );
+    assert_eq!(h.names().iter().filter(|n| **n == "released").count(), 1);
+    assert_eq!(h.session().stats().stream.reassembled_bytes, 532);
+}
+
+#[test]
 fn established_withheld_bytes_are_reported_before_an_uncaptured_stretch() {
     let mut h = Harness::new();
     h.keep_data = false;
