@@ -672,32 +672,22 @@ impl TcpReassembler {
     ) -> ListenerResult {
         let mut first_error = None;
         for action in actions.drain(..) {
+            let action = match action {
+                // The receiver would find the mark before an event that came first: the
+                // bytes are reported after it, the usual way.
+                Action::Released { direction, end, len, packet, ts } if emitted => {
+                    Action::Data { direction, offset: end, data: Bytes::new(), skipped: len, packet, ts }
+                }
+                action => action,
+            };
             let result = match action {
                 Action::Started { mid_stream, packet, ts } => {
                     self.totals.sessions += 1;
                     emitted = true;
                     Self::emit_start(ctx, info, mid_stream, packet, ts)
                 }
-                Action::Released { direction, end, len, packet, ts } => {
-                    if emitted {
-                        // The receiver would find the mark before an event that came
-                        // first: the bytes are reported after it, the usual way.
-                        let (from, to) = info.endpoints(direction);
-                        ctx.emit(TcpData {
-                            session: info.id.clone(),
-                            direction,
-                            from,
-                            to,
-                            offset: end,
-                            data: Bytes::new(),
-                            skipped: len,
-                            packet,
-                            ts,
-                        });
-                        emitted = true;
-                    } else {
-                        info.id.mark_released(direction);
-                    }
+                Action::Released { direction, .. } => {
+                    info.id.mark_released(direction);
                     Ok(())
                 }
                 Action::Data { direction, offset, data, skipped, packet, ts } => {
