@@ -117,7 +117,9 @@ impl HttpAnalyzer {
         }
     }
 
-    /// Finishes the bodies of session `id` that TCP released unreported.
+    /// Finishes the bodies of session `id` that TCP released unreported (only a session
+    /// that asked has any, so it is there to find).
+    #[inline]
     fn settle_released(&mut self, id: &SessionId) {
         let released = id.take_released();
         if released != [false, false] {
@@ -447,12 +449,9 @@ impl Listener for HttpAnalyzer {
 
     fn on_event(&mut self, event: &dyn AnyEvent, ctx: &mut Context<'_>) -> ListenerResult {
         if let Some(data) = event.downcast_ref::<TcpData>() {
+            // Bodies that ended before this stretch, released unreported.
+            self.settle_released(&data.session);
             let slot = self.sessions.place(&data.session);
-            let released = data.session.take_released();
-            if released != [false, false] {
-                // Bodies that ended before this stretch, released unreported.
-                self.sessions.released(slot, released, &mut self.shared, &mut self.emitted);
-            }
             if data.skipped > 0 {
                 // Bytes withheld as asked; unaccounted ones (never expected) reach the
                 // parser as the hole before this stretch.
